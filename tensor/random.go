@@ -11,7 +11,8 @@ import (
 // math/rand/v2 PCG generator. An RNG is not safe for concurrent use; give each
 // goroutine its own.
 type RNG struct {
-	r *rand.Rand
+	r   *rand.Rand
+	src *rand.PCG
 }
 
 // rngStream is the fixed PCG stream constant paired with the user's seed.
@@ -19,7 +20,20 @@ const rngStream = 0x9e3779b97f4a7c15
 
 // NewRNG returns a generator seeded with seed.
 func NewRNG(seed uint64) *RNG {
-	return &RNG{r: rand.New(rand.NewPCG(seed, rngStream))}
+	src := rand.NewPCG(seed, rngStream)
+	return &RNG{r: rand.New(src), src: src}
+}
+
+// MarshalBinary returns the generator's state, so that a checkpoint can
+// resume the exact random sequence (dropout masks, augmentation).
+func (r *RNG) MarshalBinary() ([]byte, error) { return r.src.MarshalBinary() }
+
+// UnmarshalBinary restores a state written by MarshalBinary.
+func (r *RNG) UnmarshalBinary(b []byte) error {
+	if err := r.src.UnmarshalBinary(b); err != nil {
+		return fmt.Errorf("tensor.RNG: bad state: %w", err)
+	}
+	return nil
 }
 
 // Float64 returns a uniform value in [0, 1).

@@ -145,3 +145,26 @@ func TestRandomPanics(t *testing.T) {
 	testutil.MustPanic(t, "RandU", func() { tensor.RandU(tensor.NewRNG(1), 2, 1, 3) }, "tensor.RandU", "[3]")
 	testutil.MustPanic(t, "RandN nil", func() { tensor.RandN(nil, 3) }, "tensor.RandN", "[3]")
 }
+
+func TestRNGStateRoundTrip(t *testing.T) {
+	a := tensor.NewRNG(42)
+	a.Float64()
+	st, err := a.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{a.Float64(), a.NormFloat64(), float64(a.IntN(1000))}
+	b := tensor.NewRNG(7)
+	if err := b.UnmarshalBinary(st); err != nil {
+		t.Fatal(err)
+	}
+	got := []float64{b.Float64(), b.NormFloat64(), float64(b.IntN(1000))}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("restored RNG value %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if err := b.UnmarshalBinary([]byte("junk")); err == nil {
+		t.Fatal("bad state accepted")
+	}
+}
