@@ -1,0 +1,369 @@
+// Command asmgen generates the SGEMM micro-kernels of package kernels
+// (sgemm_amd64.s and its Go declarations) with avo.
+//
+// Run it through `go generate ./internal/kernels` from the repository root.
+//
+// Every micro-kernel computes one register tile of C from packed panels:
+//
+//	C[i][j] = alpha·Σ_p A[p*sa+i]·B[p*sb+j] + beta·C[i][j]   (i < mr, j < NR)
+//
+// where A[p*sa+i] is element (i, p) of op(A) and B[p*sb+j] element (p, j) of
+// op(B): packed panels (sa = mr, sb = NR) or, when the stored layout already
+// matches, the caller's matrices themselves. The sum over p runs
+// in increasing p with one fused multiply-add per step, starting from zero,
+// then the result is scaled by alpha and beta·C is added with one more fused
+// multiply-add, so every kernel variant rounds identically. When beta is ±0,
+// C is written without being read.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+const unroll = 4
+
+// prefetchA is how far ahead, in bytes, packed A is prefetched.
+const prefetchA = 1024
+
+// variant describes one instruction set's register tiling.
+type variant struct {
+	name  string // function name prefix
+	maxMR int    // rows of the full tile
+	vecs  int    // vectors per tile row
+	width int    // floats per vector
+	vec   func(int) reg.VecPhysical
+	bcast []int // registers used for broadcasting A values
+	bregs []int // registers holding the B row
+}
+
+var (
+	avx512 = variant{
+		name: "sgemmKernelAVX512", maxMR: 12, vecs: 2, width: 16,
+		vec:   func(i int) reg.VecPhysical { return zmm[i] },
+		bcast: []int{24, 25, 26, 27},
+		bregs: []int{30, 31},
+	}
+	avx2 = variant{
+		name: "sgemmKernelAVX2", maxMR: 6, vecs: 2, width: 8,
+		vec:   func(i int) reg.VecPhysical { return ymm[i] },
+		bcast: []int{14, 15},
+		bregs: []int{12, 13},
+	}
+)
+
+var zmm = []reg.VecPhysical{
+	reg.Z0, reg.Z1, reg.Z2, reg.Z3, reg.Z4, reg.Z5, reg.Z6, reg.Z7,
+	reg.Z8, reg.Z9, reg.Z10, reg.Z11, reg.Z12, reg.Z13, reg.Z14, reg.Z15,
+	reg.Z16, reg.Z17, reg.Z18, reg.Z19, reg.Z20, reg.Z21, reg.Z22, reg.Z23,
+	reg.Z24, reg.Z25, reg.Z26, reg.Z27, reg.Z28, reg.Z29, reg.Z30, reg.Z31,
+}
+
+var ymm = []reg.VecPhysical{
+	reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7,
+	reg.Y8, reg.Y9, reg.Y10, reg.Y11, reg.Y12, reg.Y13, reg.Y14, reg.Y15,
+}
+
+func main() {
+	ConstraintExpr("amd64,!purego")
+	for mr := 1; mr <= avx512.maxMR; mr++ {
+		gen(avx512, mr)
+	}
+	for mr := 1; mr <= avx2.maxMR; mr++ {
+		gen(avx2, mr)
+	}
+	dotMasks = GLOBL("dotmasks", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(2*i, U16(1<<i-1))
+	}
+	for r := 1; r <= dotRows; r++ {
+		for c := 1; c <= dotCols; c++ {
+			genDot(r, c)
+		}
+	}
+	Generate()
+}
+
+func gen(v variant, mr int) {
+	nr := v.vecs * v.width
+	name := fmt.Sprintf("%s%dx%d", v.name, mr, nr)
+	TEXT(name, NOSPLIT, "func(k int, a *float32, sa int, b *float32, sb int, c *float32, ldc int, alpha, beta float32)")
+	Doc(fmt.Sprintf("%s computes a %dx%d tile of C = alpha·A·B + beta·C (k ≥ 1); sa and sb are the k-step strides of A and B in elements.", name, mr, nr))
+
+	k := Load(Param("k"), GP64())
+	pa := Load(Param("a"), GP64())
+	sa := Load(Param("sa"), GP64())
+	pb := Load(Param("b"), GP64())
+	sb := Load(Param("sb"), GP64())
+	pc := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), sa)
+	SHLQ(U8(2), sb)
+	SHLQ(U8(2), ldc)
+	sa3 := GP64()
+	LEAQ(Mem{Base: sa, Index: sa, Scale: 2}, sa3)
+	sb3 := GP64()
+	LEAQ(Mem{Base: sb, Index: sb, Scale: 2}, sb3)
+
+	acc := func(i, j int) reg.VecPhysical { return v.vec(i*v.vecs + j) }
+	vbytes := v.width * 4
+	// addr returns the address of element disp (bytes) of k step u.
+	addr := func(base, stride, stride3 reg.Register, u, disp int) Mem {
+		switch u {
+		case 0:
+			return Mem{Base: base, Disp: disp}
+		case 1:
+			return Mem{Base: base, Index: stride, Scale: 1, Disp: disp}
+		case 2:
+			return Mem{Base: base, Index: stride, Scale: 2, Disp: disp}
+		default:
+			return Mem{Base: base, Index: stride3, Scale: 1, Disp: disp}
+		}
+	}
+
+	Comment("Prefetch the C tile.")
+	t := GP64()
+	MOVQ(pc, t)
+	for i := 0; i < mr; i++ {
+		for off := 0; off < nr*4; off += 64 {
+			PREFETCHT0(Mem{Base: t, Disp: off})
+		}
+		if i+1 < mr {
+			ADDQ(ldc, t)
+		}
+	}
+
+	Comment("Zero the accumulators.")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < v.vecs; j++ {
+			r := acc(i, j)
+			if v.width == 16 {
+				VPXORD(r, r, r)
+			} else {
+				VXORPS(r, r, r)
+			}
+		}
+	}
+
+	step := func(u int) {
+		for j := 0; j < v.vecs; j++ {
+			VMOVUPS(addr(pb, sb, sb3, u, j*vbytes), v.vec(v.bregs[j]))
+		}
+		for i := 0; i < mr; i++ {
+			bc := v.vec(v.bcast[(u*mr+i)%len(v.bcast)])
+			VBROADCASTSS(addr(pa, sa, sa3, u, i*4), bc)
+			for j := 0; j < v.vecs; j++ {
+				VFMADD231PS(v.vec(v.bregs[j]), bc, acc(i, j))
+			}
+		}
+	}
+
+	Label(name + "_loop4")
+	CMPQ(k, U8(unroll))
+	JL(LabelRef(name + "_tail"))
+	for u := 0; u < unroll; u++ {
+		step(u)
+		// Prefetch packed A (the operand streamed from L2) ahead.
+		if off := u * 64; off < unroll*mr*4 {
+			PREFETCHT0(Mem{Base: pa, Disp: prefetchA + off})
+		}
+	}
+	LEAQ(Mem{Base: pa, Index: sa, Scale: 4}, pa)
+	LEAQ(Mem{Base: pb, Index: sb, Scale: 4}, pb)
+	SUBQ(U8(unroll), k)
+	JMP(LabelRef(name + "_loop4"))
+
+	Label(name + "_tail")
+	TESTQ(k, k)
+	JE(LabelRef(name + "_store"))
+	step(0)
+	ADDQ(sa, pa)
+	ADDQ(sb, pb)
+	DECQ(k)
+	JMP(LabelRef(name + "_tail"))
+
+	Label(name + "_store")
+	alpha := v.vec(v.bcast[0])
+	beta := v.vec(v.bcast[1])
+	VBROADCASTSS(mustAddr("alpha"), alpha)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < v.vecs; j++ {
+			VMULPS(alpha, acc(i, j), acc(i, j))
+		}
+	}
+	bb := GP32()
+	MOVL(mustAddr("beta"), bb)
+	ANDL(U32(0x7fffffff), bb)
+	JE(LabelRef(name + "_beta0"))
+
+	Comment("C = alpha·AB + beta·C")
+	VBROADCASTSS(mustAddr("beta"), beta)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < v.vecs; j++ {
+			VFMADD231PS(Mem{Base: pc, Disp: j * vbytes}, beta, acc(i, j))
+			VMOVUPS(acc(i, j), Mem{Base: pc, Disp: j * vbytes})
+		}
+		if i+1 < mr {
+			ADDQ(ldc, pc)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(name + "_beta0")
+	Comment("C = alpha·AB; C is not read.")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < v.vecs; j++ {
+			VMOVUPS(acc(i, j), Mem{Base: pc, Disp: j * vbytes})
+		}
+		if i+1 < mr {
+			ADDQ(ldc, pc)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+func mustAddr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}
+
+// Dot-product kernels for C = alpha·A·Bᵀ + beta·C with A (rows×k) and B
+// (cols×k) both stored row-major: no packing, each C element is a dot
+// product of two contiguous rows, accumulated 16 lanes wide and reduced at
+// the end.
+// dotMasks holds the uint16 masks (1<<r)-1 for r < 16.
+var dotMasks Mem
+
+const (
+	dotRows = 4
+	dotCols = 6
+)
+
+func genDot(rows, cols int) {
+	name := fmt.Sprintf("sgemmDotAVX512%dx%d", rows, cols)
+	TEXT(name, NOSPLIT, "func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)")
+	Doc(fmt.Sprintf("%s computes a %dx%d tile of C = alpha·A·Bᵀ + beta·C (k ≥ 1) from row-major A and B with row strides lda and ldb (elements).", name, rows, cols))
+
+	acc := func(i, j int) reg.VecPhysical { return zmm[i*cols+j] }
+	avec := func(i int) reg.VecPhysical { return zmm[24+i] }
+	bvec := func(j int) reg.VecPhysical { return zmm[28+j%2] }
+
+	k := Load(Param("k"), GP64())
+	lda := Load(Param("lda"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), lda)
+	SHLQ(U8(2), ldb)
+	pa := make([]reg.GPVirtual, rows)
+	pa[0] = Load(Param("a"), GP64()).(reg.GPVirtual)
+	for i := 1; i < rows; i++ {
+		pa[i] = GP64()
+		LEAQ(Mem{Base: pa[i-1], Index: lda, Scale: 1}, pa[i])
+	}
+	pb := make([]reg.GPVirtual, cols)
+	pb[0] = Load(Param("b"), GP64()).(reg.GPVirtual)
+	for j := 1; j < cols; j++ {
+		pb[j] = GP64()
+		LEAQ(Mem{Base: pb[j-1], Index: ldb, Scale: 1}, pb[j])
+	}
+
+	Comment("Zero the accumulators.")
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			VPXORD(acc(i, j), acc(i, j), acc(i, j))
+		}
+	}
+	off := GP64()
+	XORQ(off, off)
+	end := GP64()
+	MOVQ(k, end)
+	ANDQ(I32(-16), end)
+	SHLQ(U8(2), end)
+
+	body := func(load func(m Mem, r reg.VecPhysical)) {
+		for i := 0; i < rows; i++ {
+			load(Mem{Base: pa[i], Index: off, Scale: 1}, avec(i))
+		}
+		for j := 0; j < cols; j++ {
+			load(Mem{Base: pb[j], Index: off, Scale: 1}, bvec(j))
+			for i := 0; i < rows; i++ {
+				VFMADD231PS(avec(i), bvec(j), acc(i, j))
+			}
+		}
+	}
+
+	Label(name + "_loop")
+	CMPQ(off, end)
+	JGE(LabelRef(name + "_tail"))
+	body(func(m Mem, r reg.VecPhysical) { VMOVUPS(m, r) })
+	ADDQ(U8(64), off)
+	JMP(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	Comment("Remaining k mod 16 elements, through a zeroing load mask.")
+	ANDQ(U8(15), k)
+	JE(LabelRef(name + "_reduce"))
+	tbl := GP64()
+	LEAQ(dotMasks, tbl)
+	KMOVW(Mem{Base: tbl, Index: k, Scale: 2}, reg.K1)
+	body(func(m Mem, r reg.VecPhysical) { VMOVUPS_Z(m, reg.K1, r) })
+
+	Label(name + "_reduce")
+	Comment("Reduce each accumulator to lane 0.")
+	t := zmm[28]
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			z := acc(i, j)
+			y, x := z.AsY(), z.AsX()
+			VEXTRACTF64X4(U8(1), z, t.AsY())
+			VADDPS(t.AsY(), y, y)
+			VEXTRACTF32X4(U8(1), y, t.AsX())
+			VADDPS(t.AsX(), x, x)
+			VPERMILPS(U8(0x4e), x, t.AsX())
+			VADDPS(t.AsX(), x, x)
+			VPERMILPS(U8(0xb1), x, t.AsX())
+			VADDSS(t.AsX(), x, x)
+			VMULSS(mustAddr("alpha"), x, x)
+		}
+	}
+	pc := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	bb := GP32()
+	MOVL(mustAddr("beta"), bb)
+	ANDL(U32(0x7fffffff), bb)
+	JE(LabelRef(name + "_beta0"))
+	beta := zmm[29].AsX()
+	VMOVSS(mustAddr("beta"), beta)
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			x := acc(i, j).AsX()
+			VFMADD231SS(Mem{Base: pc, Disp: 4 * j}, beta, x)
+			VMOVSS(x, Mem{Base: pc, Disp: 4 * j})
+		}
+		if i+1 < rows {
+			ADDQ(ldc, pc)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(name + "_beta0")
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			VMOVSS(acc(i, j).AsX(), Mem{Base: pc, Disp: 4 * j})
+		}
+		if i+1 < rows {
+			ADDQ(ldc, pc)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}

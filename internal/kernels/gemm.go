@@ -1,0 +1,426 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// kernelFunc computes an r×nr tile of C = alpha·op(A)·op(B) + beta·C, where
+// element (i, p) of op(A) is a[p*sa+i] and element (p, j) of op(B) is
+// b[p*sb+j]; r is fixed by the function, k ≥ 1, and C is not read when beta
+// is 0.
+type kernelFunc func(k int, a *float32, sa int, b *float32, sb int, c *float32, ldc int, alpha, beta float32)
+
+// microKernel is one register-blocked micro-kernel with its cache blocking.
+type microKernel struct {
+	name       string
+	mr, nr     int          // full tile
+	kc, mc, nc int          // cache blocking; mc is a multiple of mr, nc of nr
+	fns        []kernelFunc // fns[r-1] computes r rows, 1 ≤ r ≤ mr
+	// dot, when set, holds dot-product kernels for C = A·Bᵀ with A and B
+	// read in place: dot[r-1][c-1] computes an r×c tile, r ≤ dotMR, c ≤ dotNR.
+	dot *[dotMR][dotNR]dotFunc
+}
+
+// dotFunc computes an r×c tile (fixed by the function) of
+// C = alpha·A·Bᵀ + beta·C, A and B row-major with rows of length k ≥ 1 and
+// strides lda and ldb; C is not read when beta is 0.
+type dotFunc func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+
+const (
+	dotMR = 4 // rows of a dot-product tile
+	dotNR = 6 // columns of a dot-product tile
+	// dotKC is the k block of the dot-product path: dotNR rows of B of this
+	// length stay in L1 while the rows of A stream past.
+	dotKC = 1024
+)
+
+// kernels lists the usable micro-kernels, best first; active is the one
+// Sgemm uses. Tests swap active to exercise every path.
+var (
+	kernels = availableKernels()
+	active  = kernels[0]
+)
+
+const (
+	// The dot-product path (when the kernel has one) serves op(A)·Bᵀ when C
+	// has at most dotMaxM rows or dotMaxN columns; packing Bᵀ would cost
+	// about as much as the product there.
+	dotMaxM = 64
+	dotMaxN = 32
+	// directBMaxM: below this many rows of C, a non-transposed B is read in
+	// place instead of packed, since each B panel is reused only a few times.
+	directBMaxM = 64
+	// directAMaxN: below this many columns of C, a transposed A is read in
+	// place instead of packed.
+	directAMaxN = 64
+)
+
+// parallelMinWork is the least m·n·k worth a thread (about 100 µs of
+// single-threaded work): waking a parked thread costs tens of microseconds
+// on a virtual machine, and every thread packs its own copy of one operand.
+// Tests lower it to exercise the parallel path on small shapes.
+var parallelMinWork = 1 << 24
+
+// maxThreads is the thread limit set by SetThreads; 0 means GOMAXPROCS.
+var maxThreads atomic.Int64
+
+// SetThreads limits the number of threads Sgemm uses to n and returns the
+// previous setting; n ≤ 0 restores the default, runtime.GOMAXPROCS(0).
+func SetThreads(n int) int {
+	if n < 0 {
+		n = 0
+	}
+	return int(maxThreads.Swap(int64(n)))
+}
+
+// MaxThreads reports how many threads Sgemm may use: the SetThreads limit,
+// or runtime.GOMAXPROCS(0) when none is set.
+func MaxThreads() int {
+	if n := int(maxThreads.Load()); n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// gemmArgs is one Sgemm call with validated arguments.
+type gemmArgs struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+	kern           *microKernel
+	kc             int  // k block, the same for every worker
+	directA        bool // read op(A) in place (transA only)
+	directB        bool // read op(B) in place (!transB only)
+	dot            bool // use the dot-product kernels
+}
+
+// workspace holds one thread's packing buffers; they only grow.
+type workspace struct {
+	apack, bpack, tmp []float32
+}
+
+func grow(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
+	}
+	return (*buf)[:n]
+}
+
+// run computes rows [i0, i1) × columns [j0, j1) of C with the path g selects.
+func (w *workspace) run(g *gemmArgs, i0, i1, j0, j1 int) {
+	if g.dot {
+		gemmDot(g, i0, i1, j0, j1)
+	} else {
+		w.gemm(g, i0, i1, j0, j1)
+	}
+}
+
+// gemmDot computes rows [i0, i1) × columns [j0, j1) of C = alpha·A·Bᵀ + beta·C
+// with the dot-product kernels; i0 is a multiple of dotMR and j0 of dotNR.
+func gemmDot(g *gemmArgs, i0, i1, j0, j1 int) {
+	dot := g.kern.dot
+	for pc := 0; pc < g.k; pc += g.kc {
+		kcur := min(g.kc, g.k-pc)
+		beta := g.beta
+		if pc > 0 {
+			beta = 1
+		}
+		for j := j0; j < j1; j += dotNR {
+			nc := min(dotNR, j1-j)
+			bp := &g.b[j*g.ldb+pc]
+			for i := i0; i < i1; i += dotMR {
+				mc := min(dotMR, i1-i)
+				dot[mc-1][nc-1](kcur, &g.a[i*g.lda+pc], g.lda, bp, g.ldb, &g.c[i*g.ldc+j], g.ldc, g.alpha, beta)
+			}
+		}
+	}
+}
+
+// gemm computes rows [i0, i1) × columns [j0, j1) of C. i0 is a multiple of
+// mr and j0 of nr, so tile boundaries, and hence every rounding, do not
+// depend on how the work is split.
+func (w *workspace) gemm(g *gemmArgs, i0, i1, j0, j1 int) {
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
+	tmp := grow(&w.tmp, mr*nr)
+	for jc := j0; jc < j1; jc += kern.nc {
+		ncur := min(kern.nc, j1-jc)
+		for pc := 0; pc < g.k; pc += g.kc {
+			kcur := min(g.kc, g.k-pc)
+			beta := g.beta
+			if pc > 0 {
+				beta = 1
+			}
+			var bp []float32
+			if g.directB {
+				// Only a ragged last panel needs packing (zero padding).
+				if rem := ncur % nr; rem != 0 {
+					bp = grow(&w.bpack, kcur*nr)
+					packB(bp, g, pc, kcur, jc+ncur-rem, rem, nr)
+				}
+			} else {
+				bp = grow(&w.bpack, (ncur+nr-1)/nr*nr*kcur)
+				packB(bp, g, pc, kcur, jc, ncur, nr)
+			}
+			for ic := i0; ic < i1; ic += kern.mc {
+				mcur := min(kern.mc, i1-ic)
+				var ap []float32
+				if !g.directA {
+					ap = grow(&w.apack, mcur*kcur)
+					packA(ap, g, ic, mcur, pc, kcur, mr)
+				}
+				for jr := 0; jr < ncur; jr += nr {
+					nrr := min(nr, ncur-jr)
+					var bptr *float32
+					sb := nr
+					switch {
+					case !g.directB:
+						bptr = &bp[jr*kcur]
+					case nrr == nr:
+						bptr = &g.b[pc*g.ldb+jc+jr]
+						sb = g.ldb
+					default:
+						bptr = &bp[0]
+					}
+					for ir := 0; ir < mcur; ir += mr {
+						mrr := min(mr, mcur-ir)
+						var aptr *float32
+						sa := mrr
+						if g.directA {
+							aptr = &g.a[pc*g.lda+ic+ir]
+							sa = g.lda
+						} else {
+							aptr = &ap[ir*kcur]
+						}
+						f := kern.fns[mrr-1]
+						if nrr == nr {
+							f(kcur, aptr, sa, bptr, sb, &g.c[(ic+ir)*g.ldc+jc+jr], g.ldc, g.alpha, beta)
+							continue
+						}
+						// Ragged right edge: compute the whole tile into tmp,
+						// then merge the valid columns.
+						f(kcur, aptr, sa, bptr, sb, &tmp[0], nr, g.alpha, 0)
+						for i := 0; i < mrr; i++ {
+							row := (ic+ir+i)*g.ldc + jc + jr
+							crow := g.c[row : row+nrr]
+							t := tmp[i*nr : i*nr+nrr]
+							switch beta {
+							case 0:
+								copy(crow, t)
+							case 1:
+								for j, v := range t {
+									crow[j] += v
+								}
+							default:
+								for j, v := range t {
+									crow[j] = v + beta*crow[j]
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA packs rows [ic, ic+mc) × k-range [pc, pc+kc) of op(A) into panels
+// of mr rows: panel q holds element (q*mr+i, p) at q*mr*kc + p*r + i, where
+// r = mr except for a shorter last panel.
+func packA(dst []float32, g *gemmArgs, ic, mc, pc, kc, mr int) {
+	a, lda := g.a, g.lda
+	for ir := 0; ir < mc; ir += mr {
+		r := min(mr, mc-ir)
+		d := dst[ir*kc : ir*kc+r*kc]
+		if g.transA {
+			// op(A)(i, p) = a[p*lda+i]: each k step is a contiguous run.
+			for p := 0; p < kc; p++ {
+				src := (pc+p)*lda + ic + ir
+				copy(d[p*r:p*r+r], a[src:src+r])
+			}
+			continue
+		}
+		// op(A)(i, p) = a[i*lda+p]: rows of a become columns of the panel.
+		packTransposed(d, a, (ic+ir)*lda+pc, lda, r, kc, r)
+	}
+}
+
+// packB packs k-range [pc, pc+kc) × columns [jc, jc+nc) of op(B) into panels
+// of nr columns, zero-padding the last: panel q holds element (p, q*nr+j) at
+// q*nr*kc + p*nr + j.
+func packB(dst []float32, g *gemmArgs, pc, kc, jc, nc, nr int) {
+	b, ldb := g.b, g.ldb
+	for jr := 0; jr < nc; jr += nr {
+		w := min(nr, nc-jr)
+		d := dst[jr*kc : jr*kc+nr*kc]
+		if !g.transB {
+			// op(B)(p, j) = b[p*ldb+j]: copy row pieces.
+			for p := 0; p < kc; p++ {
+				src := (pc+p)*ldb + jc + jr
+				dp := d[p*nr : p*nr+nr]
+				copy(dp, b[src:src+w])
+				clear(dp[w:])
+			}
+			continue
+		}
+		// op(B)(p, j) = b[j*ldb+p]: rows of b become columns of the panel.
+		packTransposed(d, b, (jc+jr)*ldb+pc, ldb, w, kc, nr)
+		if w < nr {
+			for p := 0; p < kc; p++ {
+				clear(d[p*nr+w : p*nr+nr])
+			}
+		}
+	}
+}
+
+// packTransposed sets d[p*stride+i] = src[base+i*ld+p] for i < w, p < kc,
+// reading four rows of src at a time so that reads stay sequential.
+func packTransposed(d, src []float32, base, ld, w, kc, stride int) {
+	i := 0
+	for ; i+4 <= w; i += 4 {
+		r0 := src[base+i*ld:][:kc]
+		r1 := src[base+(i+1)*ld:][:len(r0)]
+		r2 := src[base+(i+2)*ld:][:len(r0)]
+		r3 := src[base+(i+3)*ld:][:len(r0)]
+		o := i
+		for p, v := range r0 {
+			dd := d[o : o+4 : o+4]
+			dd[0] = v
+			dd[1] = r1[p]
+			dd[2] = r2[p]
+			dd[3] = r3[p]
+			o += stride
+		}
+	}
+	for ; i < w; i++ {
+		row := src[base+i*ld:][:kc]
+		o := i
+		for _, v := range row {
+			d[o] = v
+			o += stride
+		}
+	}
+}
+
+// Worker pool: persistent goroutines, each with its own workspace, fed
+// through taskCh. The calling goroutine always does one share itself.
+var (
+	poolMu   sync.Mutex
+	nWorkers atomic.Int64
+	taskCh   = make(chan *task, 64)
+
+	wsPool   = sync.Pool{New: func() any { return new(workspace) }}
+	callPool = sync.Pool{New: func() any { return new(call) }}
+)
+
+type task struct {
+	g              *gemmArgs
+	i0, i1, j0, j1 int
+	wg             *sync.WaitGroup
+}
+
+// call is the per-call state of a parallel Sgemm, recycled through callPool.
+type call struct {
+	g     gemmArgs
+	wg    sync.WaitGroup
+	tasks []task
+}
+
+func ensureWorkers(n int) {
+	if int(nWorkers.Load()) >= n {
+		return
+	}
+	poolMu.Lock()
+	defer poolMu.Unlock()
+	for int(nWorkers.Load()) < n {
+		go worker()
+		nWorkers.Add(1)
+	}
+}
+
+func worker() {
+	w := new(workspace)
+	for t := range taskCh {
+		w.run(t.g, t.i0, t.i1, t.j0, t.j1)
+		t.wg.Done()
+	}
+}
+
+// sgemm runs a validated, non-trivial product (m, n, k ≥ 1, alpha ≠ 0).
+func sgemm(g *gemmArgs) {
+	kern := g.kern
+	tr, tc, kc := kern.mr, kern.nr, kern.kc // tile and k block
+	g.dot = kern.dot != nil && g.transB && !g.transA && (g.m <= dotMaxM || g.n <= dotMaxN)
+	if g.dot {
+		tr, tc, kc = dotMR, dotNR, dotKC
+	}
+	nk := (g.k + kc - 1) / kc
+	g.kc = (g.k + nk - 1) / nk // balanced k blocks
+	g.directA = g.transA && g.n <= directAMaxN
+	g.directB = !g.transB && g.m <= directBMaxM
+
+	work := g.m * g.n * g.k
+	threads := min(MaxThreads(), max(1, work/parallelMinWork))
+	tm := (g.m + tr - 1) / tr // tiles along m
+	tn := (g.n + tc - 1) / tc // tiles along n
+	splitN := true
+	if threads > 1 {
+		// Split the dimension whose tiles divide most evenly.
+		en := float64(tn) / float64((tn+threads-1)/threads*threads)
+		em := float64(tm) / float64((tm+threads-1)/threads*threads)
+		splitN = en >= em
+		if splitN {
+			threads = min(threads, tn)
+		} else {
+			threads = min(threads, tm)
+		}
+	}
+	if threads <= 1 {
+		w := wsPool.Get().(*workspace)
+		w.run(g, 0, g.m, 0, g.n)
+		wsPool.Put(w)
+		return
+	}
+
+	ensureWorkers(threads - 1)
+	cl := callPool.Get().(*call)
+	cl.g = *g
+	if cap(cl.tasks) < threads {
+		cl.tasks = make([]task, threads)
+	}
+	tasks := cl.tasks[:threads]
+	tiles := tn
+	if !splitN {
+		tiles = tm
+	}
+	for t := range tasks {
+		lo, hi := tiles*t/threads, tiles*(t+1)/threads
+		tk := task{g: &cl.g, i0: 0, i1: g.m, j0: 0, j1: g.n, wg: &cl.wg}
+		if splitN {
+			tk.j0, tk.j1 = lo*tc, min(hi*tc, g.n)
+		} else {
+			tk.i0, tk.i1 = lo*tr, min(hi*tr, g.m)
+		}
+		tasks[t] = tk
+	}
+	cl.wg.Add(threads - 1)
+	for t := 1; t < threads; t++ {
+		taskCh <- &tasks[t]
+	}
+	w := wsPool.Get().(*workspace)
+	t0 := &tasks[0]
+	w.run(t0.g, t0.i0, t0.i1, t0.j0, t0.j1)
+	wsPool.Put(w)
+	cl.wg.Wait()
+	cl.g = gemmArgs{} // drop references to the caller's matrices
+	clear(tasks)
+	callPool.Put(cl)
+}
