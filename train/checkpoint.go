@@ -206,6 +206,9 @@ type ckptState struct {
 	Callbacks  []string           `json:"callbacks"`
 	History    *History           `json:"history"`
 	Files      map[string]fileSum `json:"files"`
+	// RNG holds the generator state of each random module (dropout), by
+	// module path, so a resumed run draws the same masks.
+	RNG map[string][]byte `json:"rng,omitempty"`
 }
 
 // beforeInstall, when set (by tests), runs after a checkpoint's files are
@@ -254,6 +257,16 @@ func (t *trainer) save(dir string) (err error) {
 		for _, v := range t.sums {
 			st.Sums = append(st.Sums, jsonFloat(v))
 		}
+	}
+	for name, r := range nn.RandomSources(t.model) {
+		b, err := r.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("random state of module %q: %w", name, err)
+		}
+		if st.RNG == nil {
+			st.RNG = map[string][]byte{}
+		}
+		st.RNG[name] = b
 	}
 	if err := nn.SaveStateDict(filepath.Join(tmp, modelFile), nn.StateDict(t.model)); err != nil {
 		return err
@@ -510,6 +523,21 @@ func (t *trainer) restore(ck *CheckpointData) error {
 	for i, cb := range t.stateful {
 		if k := cb.StateDict().Kind; k != ck.Callbacks[i].Kind {
 			return fail("callback state %d is for %q, the run's callback is %q", i, ck.Callbacks[i].Kind, k)
+		}
+	}
+	rngs := nn.RandomSources(t.model)
+	for name := range ck.st.RNG {
+		if rngs[name] == nil {
+			return fail("state.json holds random state for module %q, which the model lacks", name)
+		}
+	}
+	for name, r := range rngs {
+		b, ok := ck.st.RNG[name]
+		if !ok {
+			return fail("state.json holds no random state for module %q", name)
+		}
+		if err := r.UnmarshalBinary(b); err != nil {
+			return fail("module %q: %v", name, err)
 		}
 	}
 	if err := nn.LoadStateDict(t.model, ck.Model, true); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/deepgo/deepgo/nn"
 	"github.com/deepgo/deepgo/optim"
+	"github.com/deepgo/deepgo/tensor"
 	"github.com/deepgo/deepgo/train"
 )
 
@@ -58,6 +59,7 @@ type resumeRun struct {
 	resume   string
 	csv      string
 	extra    []train.Callback
+	dropout  bool // insert a Dropout seeded from initSeed after the hidden layer
 }
 
 const resumeEpochs = 3
@@ -66,6 +68,9 @@ const resumeEpochs = 3
 // (which never triggers), a plateau or step LR schedule and a Checkpoint.
 func (r resumeRun) fit(ctx context.Context) (*nn.Sequential, *train.History, error) {
 	m := mlp(r.initSeed, 16)
+	if r.dropout {
+		m.Layers = append(m.Layers[:2:2], append([]nn.Module{nn.NewDropout(tensor.NewRNG(r.initSeed+1000), 0.3)}, m.Layers[2:]...)...)
+	}
 	opt := adam(m, 0.02)
 	cbs := []train.Callback{&train.EarlyStopping{Monitor: "val_loss", Patience: 100, RestoreBest: true}}
 	cfg := train.Config{
@@ -136,6 +141,37 @@ func TestInterruptResumeBitwise(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestInterruptResumeWithDropout checks that the dropout generator's state is
+// part of the checkpoint: the resumed model's dropout is seeded differently,
+// so only the saved state can make the weights match.
+func TestInterruptResumeWithDropout(t *testing.T) {
+	ref, _, err := resumeRun{initSeed: 4, dropout: true}.fit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := &train.Funcs{BatchEnd: func(s *train.State) error {
+		if s.Epoch == 1 && s.Step == 5 {
+			cancel()
+		}
+		return nil
+	}}
+	if _, _, err := (resumeRun{initSeed: 4, dropout: true, dir: dir, extra: []train.Callback{stop}}).fit(ctx); !errors.Is(err, train.ErrInterrupted) {
+		t.Fatalf("interrupted Fit returned %v", err)
+	}
+	m, _, err := resumeRun{initSeed: 77, dropout: true, dir: dir, resume: dir}.fit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireSame(t, "resumed with dropout vs uninterrupted", weights(ref), weights(m))
+	// A model without the dropout module cannot take this checkpoint.
+	if _, _, err := (resumeRun{initSeed: 4, resume: dir}).fit(context.Background()); err == nil {
+		t.Fatal("resuming a dropout checkpoint into a model without dropout succeeded")
 	}
 }
 

@@ -33,10 +33,9 @@
 // An interrupted-then-resumed run therefore ends with bitwise the same
 // weights and History values as an uninterrupted one.
 //
-// One limit: random state held inside the model, such as the *tensor.RNG of
-// nn.Dropout, is not part of a checkpoint (tensor.RNG does not expose its
-// state), so a model with dropout resumes with a different mask sequence.
-// Models without in-model randomness resume exactly.
+// Random state held inside the model (the *tensor.RNG of every module that
+// implements nn.RandomSourcer, such as nn.Dropout) is saved in the checkpoint
+// too, so models with dropout also resume exactly.
 //
 // # Checkpoints
 //
