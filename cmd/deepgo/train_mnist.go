@@ -1,0 +1,212 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deepgo/deepgo/data"
+	"github.com/deepgo/deepgo/data/mnist"
+	"github.com/deepgo/deepgo/model"
+	"github.com/deepgo/deepgo/nn"
+	"github.com/deepgo/deepgo/tensor"
+	"github.com/deepgo/deepgo/train"
+)
+
+// mnistRun holds the settings of an MNIST training run; it is recorded in
+// the checkpoint directory so that --resume restores them.
+type mnistRun struct {
+	Task      string  `json:"task"`
+	Arch      string  `json:"model" flag:"model"`
+	Epochs    int     `json:"epochs" flag:"epochs"`
+	BatchSize int     `json:"batch_size" flag:"batch-size"`
+	LR        float64 `json:"lr" flag:"lr"`
+	Seed      uint64  `json:"seed" flag:"seed"`
+	Data      string  `json:"data,omitempty" flag:"data"`
+	ValSplit  float64 `json:"val_split,omitempty" flag:"val-split"`
+	Limit     int     `json:"limit,omitempty" flag:"limit"`
+	Out       string  `json:"out" flag:"out"`
+}
+
+func (a *app) trainMNISTCmd() *cobra.Command {
+	var run mnistRun
+	var resume, ckptDir string
+	var asJSON bool
+	var testLimit int
+	c := &cobra.Command{
+		Use:   "mnist",
+		Short: "Train the MNIST digit classifier (CNN or MLP) and save it",
+		Long: `Train a digit classifier on MNIST with Adam and cross-entropy, evaluate it on the
+10000 test images and save a model package (labels "0".."9", image preprocessing)
+to --out. The reference CNN is Conv2D(1→32, 3×3) → ReLU → MaxPool(2) → Flatten →
+Linear(5408, 64) → ReLU → Linear(64, 10); --model mlp is 784-128-10.
+
+Ctrl-C stops after the current step and saves a checkpoint (in --checkpoint-dir,
+default OUT.ckpt); --resume DIR continues it with the recorded settings.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if resume != "" {
+				var rec mnistRun
+				dir, found, err := loadRunConfig(resume, &rec)
+				if err != nil {
+					return err
+				}
+				if found {
+					if rec.Task != "mnist" {
+						return fmt.Errorf("%s: the checkpoint is of a %q run, not mnist", resume, rec.Task)
+					}
+					mergeUnchanged(cmd, &run, rec)
+				}
+				if ckptDir == "" {
+					ckptDir = dir
+				}
+			}
+			return a.trainMNIST(cmd, run, resume, checkpointDir(ckptDir, run.Out), asJSON, testLimit)
+		},
+	}
+	f := c.Flags()
+	f.IntVar(&run.Epochs, "epochs", 3, "number of epochs (in all, counting those of a resumed run)")
+	f.IntVar(&run.BatchSize, "batch-size", 32, "examples per batch")
+	f.Float64Var(&run.LR, "lr", 1e-3, "Adam learning rate")
+	f.Uint64Var(&run.Seed, "seed", 1, "seed for initialisation and shuffling")
+	f.StringVar(&run.Out, "out", "mnist-model", "directory to save the model package to")
+	f.StringVar(&run.Arch, "model", "cnn", "architecture: cnn or mlp")
+	f.StringVar(&run.Data, "data", "", "directory holding the four MNIST .gz files (default: found in the Go module cache)")
+	f.Float64Var(&run.ValSplit, "val-split", 0, "fraction of the training images held out for validation")
+	f.StringVar(&resume, "resume", "", "continue the run checkpointed in this directory")
+	f.StringVar(&ckptDir, "checkpoint-dir", "", "where to write checkpoints (default OUT.ckpt)")
+	f.BoolVar(&asJSON, "json", false, "print the results as one JSON object on the last line of stdout")
+	f.IntVar(&run.Limit, "limit", 0, "train on the first N training images only (0: all)")
+	f.IntVar(&testLimit, "test-limit", 0, "evaluate on the first N test images only (0: all)")
+	_ = f.MarkHidden("limit")
+	_ = f.MarkHidden("test-limit")
+	return c
+}
+
+func (a *app) trainMNIST(cmd *cobra.Command, run mnistRun, resume, ckptDir string, asJSON bool, testLimit int) error {
+	run.Task = "mnist"
+	switch {
+	case run.Epochs <= 0:
+		return usageError{fmt.Errorf("--epochs %d: want at least 1", run.Epochs)}
+	case run.BatchSize <= 0:
+		return usageError{fmt.Errorf("--batch-size %d: want at least 1", run.BatchSize)}
+	case !(run.LR > 0) || math.IsInf(run.LR, 0):
+		return usageError{fmt.Errorf("--lr %v: want a positive number", run.LR)}
+	case !(run.ValSplit >= 0 && run.ValSplit < 1):
+		return usageError{fmt.Errorf("--val-split %v: want a fraction in [0, 1)", run.ValSplit)}
+	case run.Limit < 0 || testLimit < 0:
+		return usageError{errors.New("--limit and --test-limit must not be negative")}
+	}
+	net, err := mnistNet(run.Arch, run.Seed)
+	if err != nil {
+		return err
+	}
+	trainSet, testSet, err := mnist.Load(run.Data)
+	if err != nil {
+		return err
+	}
+	var ds data.Dataset = trainSet
+	if run.Limit > 0 && run.Limit < ds.Len() {
+		ds = data.NewSubset(ds, firstN(run.Limit))
+	}
+	var val data.Dataset
+	if run.ValSplit > 0 {
+		tr, va, err := data.TrainValSplit(ds, run.ValSplit, run.Seed)
+		if err != nil {
+			return usageError{fmt.Errorf("--val-split: %w", err)}
+		}
+		ds, val = tr, va
+	}
+	if err := saveRunConfig(ckptDir, run); err != nil {
+		return fmt.Errorf("checkpoint directory: %w", err)
+	}
+	res, err := a.fit(cmd.Context(), fitJob{
+		Net: net, Train: ds, Val: val, Epochs: run.Epochs, BatchSize: run.BatchSize,
+		LR: run.LR, Seed: run.Seed, CkptDir: ckptDir, Resume: resume, Task: "mnist",
+	})
+	if err != nil {
+		return err
+	}
+
+	var test data.Dataset = testSet
+	if testLimit > 0 && testLimit < test.Len() {
+		test = data.NewSubset(test, firstN(testLimit))
+	}
+	logs, err := train.Evaluate(cmd.Context(), net, data.NewLoader(test, data.LoaderConfig{BatchSize: 500}),
+		func(out, y *tensor.Tensor) *tensor.Tensor { return nn.CrossEntropy(out, y) },
+		[]train.Metric{train.Accuracy()})
+	if err != nil {
+		return fmt.Errorf("evaluating on the test set: %w", err)
+	}
+	testAcc, testLoss := logs["accuracy"], logs["loss"]
+
+	epochs := len(res.History.Epochs)
+	result := map[string]any{
+		"task": "mnist", "model": run.Arch, "out": run.Out,
+		"test_accuracy": jsonSafe(testAcc), "test_loss": jsonSafe(testLoss),
+		"test_examples": test.Len(), "train_examples": ds.Len(),
+		"epochs": epochs, "seconds": round3(res.Seconds),
+	}
+	for k, v := range lastLogs(res.History) {
+		result[k] = jsonSafe(v)
+	}
+	meta := map[string]any{
+		"task": "mnist", "model": run.Arch, "epochs": epochs, "batch_size": run.BatchSize,
+		"lr": run.LR, "seed": run.Seed, "optimizer": "adam", "loss": "cross_entropy",
+		"train_examples": ds.Len(), "test_examples": test.Len(),
+		"test_accuracy": jsonSafe(testAcc), "test_loss": jsonSafe(testLoss),
+		"train_seconds": round3(res.Seconds), "deepgo_version": version,
+		"created": time.Now().UTC().Format(time.RFC3339),
+	}
+	pkg := &model.Package{
+		Name:   "mnist-" + run.Arch,
+		Module: net,
+		Signature: model.Signature{
+			Inputs:  []model.TensorSpec{{Name: "image", DType: model.DTypeFloat32, Shape: []int{-1, 1, mnist.Rows, mnist.Cols}}},
+			Outputs: []model.TensorSpec{{Name: "logits", DType: model.DTypeFloat32, Shape: []int{-1, mnist.Classes}}},
+		},
+		Preprocess: mnistPreprocessing(),
+		Labels:     []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"},
+		Metadata:   meta,
+	}
+	if err := model.Save(run.Out, pkg); err != nil {
+		return err
+	}
+	if asJSON {
+		return a.writeJSON(result)
+	}
+	fmt.Fprintf(a.stdout, "test accuracy %.2f%%, loss %.4f (%d test images); %s in %.1fs\n",
+		100*testAcc, testLoss, test.Len(), plural(epochs, "epoch"), res.Seconds)
+	fmt.Fprintf(a.stdout, "saved model package to %s\n", run.Out)
+	return nil
+}
+
+// firstN returns 0, 1, …, n-1.
+func firstN(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// jsonSafe maps NaN and ±Inf (which JSON cannot hold) to nil.
+func jsonSafe(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// plural returns "1 epoch", "3 epochs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
