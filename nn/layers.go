@@ -131,10 +131,42 @@ func (s *Sequential) Append(layers ...Module) *Sequential {
 	return s
 }
 
-// Forward runs the layers in order.
+// Forward runs the layers in order. A Conv2D followed by a ReLU (and a
+// MaxPool2D) runs as one fused op (tensor.Conv2DReLU,
+// tensor.Conv2DReLUMaxPool), which gives the same values and gradients
+// faster; so does a Linear followed by a ReLU (tensor.LinearReLU).
 func (s *Sequential) Forward(x *tensor.Tensor) *tensor.Tensor {
-	for _, l := range s.Layers {
-		x = l.Forward(x)
+	for i := 0; i < len(s.Layers); i++ {
+		if y, skip := fuse(s.Layers[i:], x); skip > 0 {
+			x = y
+			i += skip
+			continue
+		}
+		x = s.Layers[i].Forward(x)
 	}
 	return x
+}
+
+// fuse runs the fused op for the layers at the head of ls when they form a
+// known pattern, returning the output and how many layers beyond the first
+// it consumed; skip 0 means no pattern matched.
+func fuse(ls []Module, x *tensor.Tensor) (out *tensor.Tensor, skip int) {
+	if len(ls) < 2 {
+		return nil, 0
+	}
+	if _, ok := ls[1].(*ReLU); !ok {
+		return nil, 0
+	}
+	switch l := ls[0].(type) {
+	case *Conv2D:
+		if len(ls) >= 3 {
+			if p, ok := ls[2].(*MaxPool2D); ok {
+				return tensor.Conv2DReLUMaxPool(x, l.Weight, l.Bias, l.Options, p.Options), 2
+			}
+		}
+		return tensor.Conv2DReLU(x, l.Weight, l.Bias, l.Options), 1
+	case *Linear:
+		return tensor.LinearReLU(x, l.Weight, l.Bias), 1
+	}
+	return nil, 0
 }

@@ -137,6 +137,17 @@ func reduce(l *tensor.Tensor, r Reduction) *tensor.Tensor {
 func CrossEntropy(logits, target *tensor.Tensor, opts ...LossOption) *tensor.Tensor {
 	c := config("CrossEntropy", optReduction|optWeight|optIgnore|optSmoothing, opts)
 	logits, target, unbatched := batchify("CrossEntropy", logits, target)
+	if target.DType() == tensor.Int64 && logits.Dim() == 2 && target.Dim() == 1 && target.Size(0) == logits.Size(0) &&
+		c.weight == nil && c.smoothing == 0 && c.reduction != ReduceNone {
+		// The common case as one fused op.
+		nc := int64(logits.Size(1))
+		for _, t := range target.Int64s() {
+			if t != c.ignoreIndex && (t < 0 || t >= nc) {
+				panic(fmt.Sprintf("nn.CrossEntropy: target %d out of range for %d classes (input shape %v)", t, nc, logits.Shape()))
+			}
+		}
+		return tensor.SoftmaxCrossEntropy(logits, target, c.ignoreIndex, c.reduction == ReduceSum)
+	}
 	logp := tensor.LogSoftmax(logits, 1)
 	var out *tensor.Tensor
 	if target.DType() == tensor.Float32 {

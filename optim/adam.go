@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/deepgo/deepgo/internal/kernels"
 	"github.com/deepgo/deepgo/tensor"
 )
 
@@ -75,6 +76,9 @@ type Adam struct {
 	base
 	cfg       AdamConfig
 	decoupled bool
+	job       adamJob
+	run       func(lo, hi int) // o.job.update, bound when runOf is o
+	runOf     *Adam
 }
 
 // NewAdam makes an Adam optimizer over params. It panics if a hyper-parameter is invalid.
@@ -133,25 +137,68 @@ func (o *Adam) Step() {
 		if o.cfg.AMSGrad {
 			vmax = o.bufs[i][2][:len(w)]
 		}
+		o.job = adamJob{w: w, g: gd, m: m, v: v, vmax: vmax, decoupled: o.decoupled,
+			decay: decay, wd: wd, b1: b1f, b2: b2f, omb1: omb1, omb2: omb2,
+			stepSize: stepSize, bc2sqrt: bc2sqrt, eps: eps}
+		if o.runOf != o {
+			o.run, o.runOf = o.job.update, o // bound once: a step allocates nothing
+		}
+		// Elements are independent: chunks of them run on all cores.
+		kernels.ParallelFor(len(w), 4*len(w), o.run)
+	}
+	o.job = adamJob{}
+}
+
+// adamJob is one parameter's Adam update, run in chunks by kernels.ParallelFor.
+type adamJob struct {
+	w, g, m, v, vmax                        []float32
+	decoupled                               bool
+	decay, wd, b1, b2, omb1, omb2, stepSize float32
+	bc2sqrt, eps                            float32
+}
+
+// update applies the update to elements [lo, hi).
+func (j *adamJob) update(lo, hi int) {
+	w := j.w[lo:hi]
+	gd, m, v := j.g[lo:hi][:len(w)], j.m[lo:hi][:len(w)], j.v[lo:hi][:len(w)]
+	var vm []float32
+	if j.vmax != nil {
+		vm = j.vmax[lo:hi][:len(w)]
+	}
+	b1, b2, omb1, omb2, wd, decay := j.b1, j.b2, j.omb1, j.omb2, j.wd, j.decay
+	stepSize, bc2sqrt, eps := j.stepSize, j.bc2sqrt, j.eps
+	if vm == nil && !j.decoupled && wd == 0 {
+		// The common case, without the per-element branches below, and
+		// with one division instead of two: stepSize·m/(√v/c + eps) =
+		// (stepSize·c)·m/(√v + eps·c), equal up to rounding (an ulp or so).
+		num, epsC := -stepSize*bc2sqrt, eps*bc2sqrt
 		for k := range w {
 			gk := gd[k]
-			if o.decoupled {
-				w[k] *= decay
-			} else if wd != 0 {
-				gk += wd * w[k]
-			}
-			m[k] = m[k]*b1f + omb1*gk
-			v[k] = v[k]*b2f + omb2*gk*gk
-			vk := v[k]
-			if vmax != nil {
-				if vk > vmax[k] || vk != vk {
-					vmax[k] = vk
-				}
-				vk = vmax[k]
-			}
-			denom := sqrt32(vk)/bc2sqrt + eps
-			w[k] += -stepSize * (m[k] / denom)
+			mk := m[k]*b1 + omb1*gk
+			vk := v[k]*b2 + omb2*gk*gk
+			m[k], v[k] = mk, vk
+			w[k] += num * mk / (sqrt32(vk) + epsC)
 		}
+		return
+	}
+	for k := range w {
+		gk := gd[k]
+		if j.decoupled {
+			w[k] *= decay
+		} else if wd != 0 {
+			gk += wd * w[k]
+		}
+		mk := m[k]*b1 + omb1*gk
+		vk := v[k]*b2 + omb2*gk*gk
+		m[k], v[k] = mk, vk
+		if vm != nil {
+			if vk > vm[k] || vk != vk {
+				vm[k] = vk
+			}
+			vk = vm[k]
+		}
+		denom := sqrt32(vk)/bc2sqrt + eps
+		w[k] += -stepSize * (mk / denom)
 	}
 }
 

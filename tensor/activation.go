@@ -1,24 +1,21 @@
 package tensor
 
-import "math"
+import (
+	"math"
+
+	"github.com/deepgo/deepgo/internal/kernels"
+)
 
 // ReLU returns max(a, 0). Its gradient is 1 where a > 0 and 0 elsewhere
 // (including at 0), as in PyTorch.
 func ReLU(a *Tensor) *Tensor {
 	mustFloat("ReLU", a)
-	out := Zeros(a.shape...)
-	for i, v := range a.data {
-		if v > 0 {
-			out.data[i] = v
-		}
-	}
+	out := newOut(a.shape)
+	n := len(a.data)
+	parallelForWork(n, n, func(lo, hi int) { kernels.ReLU(out.data[lo:hi], a.data[lo:hi]) })
 	return record("ReLU", out, func(g *Tensor) []*Tensor {
-		ga := Zeros(g.shape...)
-		for i, v := range g.data {
-			if a.data[i] > 0 {
-				ga.data[i] = v
-			}
-		}
+		ga := newGrad(false, g.shape...)
+		parallelForWork(n, n, func(lo, hi int) { kernels.ReLUGrad(ga.data[lo:hi], g.data[lo:hi], out.data[lo:hi]) })
 		return []*Tensor{ga}
 	}, a)
 }

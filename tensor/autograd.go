@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 )
 
@@ -92,7 +93,14 @@ func record(op string, out *Tensor, backward func(g *Tensor) []*Tensor, inputs .
 		return out
 	}
 	out.requiresGrad = true
-	out.ctx = &node{op: op, inputs: inputs, backward: backward}
+	out.node = node{op: op, backward: backward}
+	if len(inputs) <= len(out.node.inputsArr) {
+		n := copy(out.node.inputsArr[:], inputs)
+		out.node.inputs = out.node.inputsArr[:n:n]
+	} else {
+		out.node.inputs = append([]*Tensor(nil), inputs...)
+	}
+	out.ctx = &out.node
 	return out
 }
 
@@ -116,18 +124,18 @@ func (t *Tensor) BackwardWith(g *Tensor) {
 	if !SameShape(g.shape, t.shape) {
 		panic(fmt.Sprintf("tensor.BackwardWith: gradient shape %v does not match tensor shape %v", g.shape, t.shape))
 	}
-	// Topological order by iterative DFS (graphs can be deep: no recursion).
-	order := topoOrder(t)
-	grads := make(map[*Tensor]*Tensor, len(order))
-	grads[t] = g
+	e := enginePool.Get().(*engine)
+	defer e.release()
+	e.topoOrder(t)
+	e.grads[t.slot] = g
 	NoGrad(func() {
-		for i := len(order) - 1; i >= 0; i-- {
-			x := order[i]
-			gx := grads[x]
+		for i := len(e.order) - 1; i >= 0; i-- {
+			x := e.order[i]
+			gx := e.grads[i]
 			if gx == nil {
 				continue
 			}
-			delete(grads, x)
+			e.grads[i] = nil
 			if x.ctx == nil {
 				accumulate(x, gx)
 				continue
@@ -141,23 +149,95 @@ func (t *Tensor) BackwardWith(g *Tensor) {
 				if gi == nil || in == nil || !in.requiresGrad {
 					continue
 				}
+				if gi.pooled {
+					e.recycle = append(e.recycle, gi)
+				}
 				if !SameShape(gi.shape, in.shape) {
-					gi = SumTo(gi, in.shape)
+					gi = sumToGrad(gi, in.shape)
+					e.recycle = append(e.recycle, gi)
 				}
-				if prev, ok := grads[in]; ok {
-					grads[in] = addInto(prev, gi)
-				} else {
-					grads[in] = gi
+				k := in.slot
+				if prev := e.grads[k]; prev != nil {
+					gi = addGrads(prev, gi)
+					e.recycle = append(e.recycle, gi)
 				}
+				e.grads[k] = gi
 			}
 		}
 	})
 }
 
+// engine is the reusable working state of one Backward call.
+type engine struct {
+	mark    uint64
+	order   []*Tensor // children before parents; root last
+	grads   []*Tensor // gradient of order[i], while pending
+	stack   []frame
+	recycle []*Tensor // newGrad tensors to release at the end
+}
+
+type frame struct {
+	t    *Tensor
+	next int
+}
+
+var (
+	enginePool = sync.Pool{New: func() any { return new(engine) }}
+	// backwardCalls numbers Backward calls, for the visit marks.
+	backwardCalls atomic.Uint64
+)
+
+// release recycles the gradients of the finished call and returns e to the pool.
+func (e *engine) release() {
+	for _, g := range e.recycle {
+		if g.pooled {
+			g.pooled = false
+			putBuf(g.data)
+			g.data = nil
+		}
+	}
+	clear(e.recycle)
+	clear(e.order)
+	clear(e.grads)
+	clear(e.stack)
+	e.recycle, e.order, e.grads, e.stack = e.recycle[:0], e.order[:0], e.grads[:0], e.stack[:0]
+	enginePool.Put(e)
+}
+
+// topoOrder fills e.order with the tensors that need gradients below root,
+// children before parents, by iterative DFS (graphs can be deep: no
+// recursion), and sets each one's slot.
+func (e *engine) topoOrder(root *Tensor) {
+	e.mark = backwardCalls.Add(1)
+	root.mark = e.mark
+	e.stack = append(e.stack, frame{t: root})
+	for len(e.stack) > 0 {
+		f := &e.stack[len(e.stack)-1]
+		if f.t.ctx == nil || f.next >= len(f.t.ctx.inputs) {
+			f.t.slot = int32(len(e.order))
+			e.order = append(e.order, f.t)
+			e.stack = e.stack[:len(e.stack)-1]
+			continue
+		}
+		in := f.t.ctx.inputs[f.next]
+		f.next++
+		if in == nil || !in.requiresGrad || in.mark == e.mark {
+			continue
+		}
+		in.mark = e.mark
+		e.stack = append(e.stack, frame{t: in})
+	}
+	if cap(e.grads) < len(e.order) {
+		e.grads = make([]*Tensor, len(e.order))
+	}
+	e.grads = e.grads[:len(e.order)]
+}
+
 // accumulate adds g into leaf x's Grad().
 func accumulate(x, g *Tensor) {
 	if x.grad == nil {
-		x.grad = &Tensor{shape: cloneShape(x.shape), data: append([]float32(nil), g.data...)}
+		x.grad = shaped(x.shape)
+		x.grad.data = append([]float32(nil), g.data...)
 		return
 	}
 	for i, v := range g.data {
@@ -165,37 +245,36 @@ func accumulate(x, g *Tensor) {
 	}
 }
 
-// addInto returns a+b, reusing a's buffer when a is not aliased by the graph.
-func addInto(a, b *Tensor) *Tensor {
-	out := Zeros(a.shape...)
-	for i := range out.data {
-		out.data[i] = a.data[i] + b.data[i]
+// addGrads returns a+b as a new recycled gradient.
+func addGrads(a, b *Tensor) *Tensor {
+	out := newGrad(false, a.shape...)
+	bd := b.data[:len(a.data)]
+	od := out.data[:len(a.data)]
+	for i, v := range a.data {
+		od[i] = v + bd[i]
 	}
 	return out
 }
 
-func topoOrder(root *Tensor) []*Tensor {
-	type frame struct {
-		t    *Tensor
-		next int
+// sumToGrad is SumTo for the engine: it reduces g to shape into a new
+// recycled gradient.
+func sumToGrad(g *Tensor, shape []int) *Tensor {
+	r := SumTo(g, shape)
+	out := newGrad(false, shape...)
+	copy(out.data, r.data)
+	return out
+}
+
+// gradSink returns the gradient buffer of t when a backward rule may add
+// t's gradient straight into it instead of returning it: t is a leaf that
+// requires a gradient and already has one (after the first step and
+// ZeroGrad, the usual case for parameters). The rule then returns nil for
+// t. This saves a full-size buffer and a pass over it per parameter; the
+// sum differs from the engine's only in rounding order, which is fixed.
+// Only backward rules, run by Backward, may call it.
+func gradSink(t *Tensor) *Tensor {
+	if t == nil || t.ctx != nil || !t.requiresGrad || t.grad == nil || len(t.grad.data) != len(t.data) {
+		return nil
 	}
-	visited := map[*Tensor]bool{root: true}
-	var order []*Tensor
-	stack := []frame{{t: root}}
-	for len(stack) > 0 {
-		f := &stack[len(stack)-1]
-		if f.t.ctx == nil || f.next >= len(f.t.ctx.inputs) {
-			order = append(order, f.t)
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		in := f.t.ctx.inputs[f.next]
-		f.next++
-		if in == nil || !in.requiresGrad || visited[in] {
-			continue
-		}
-		visited[in] = true
-		stack = append(stack, frame{t: in})
-	}
-	return order // children before parents; root last
+	return t.grad
 }

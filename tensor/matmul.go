@@ -147,22 +147,31 @@ func broadcastShapes(a, b []int) ([]int, bool) {
 
 // Linear returns x·wᵀ + b (b may be nil) for x [..., in], w [out, in] and
 // b [out]: the fused op behind nn.Linear. The result has shape [..., out].
-func Linear(x, w, b *Tensor) *Tensor {
-	mustFloat("Linear", x, w)
+func Linear(x, w, b *Tensor) *Tensor { return linear("Linear", x, w, b, false) }
+
+// LinearReLU is ReLU(Linear(x, w, b)) in one op, with the same values and
+// gradients as the two in sequence.
+func LinearReLU(x, w, b *Tensor) *Tensor { return linear("LinearReLU", x, w, b, true) }
+
+func linear(op string, x, w, b *Tensor, relu bool) *Tensor {
+	mustFloat(op, x, w)
 	if len(w.shape) != 2 || len(x.shape) == 0 || x.shape[len(x.shape)-1] != w.shape[1] {
-		panic(fmt.Sprintf("tensor.Linear: input shape %v and weight shape %v do not match (want input [..., in] and weight [out, in])", x.shape, w.shape))
+		panic(fmt.Sprintf("tensor.%s: input shape %v and weight shape %v do not match (want input [..., in] and weight [out, in])", op, x.shape, w.shape))
 	}
 	nOut, nIn := w.shape[0], w.shape[1]
 	if b != nil {
-		mustFloat("Linear", b)
+		mustFloat(op, b)
 		if len(b.shape) != 1 || b.shape[0] != nOut {
-			panic(fmt.Sprintf("tensor.Linear: bias shape %v does not match weight shape %v (want [%d])", b.shape, w.shape, nOut))
+			panic(fmt.Sprintf("tensor.%s: bias shape %v does not match weight shape %v (want [%d])", op, b.shape, w.shape, nOut))
 		}
 	}
 	rows := numel(x.shape[:len(x.shape)-1])
 	oshape := cloneShape(x.shape)
 	oshape[len(oshape)-1] = nOut
-	out := Zeros(oshape...)
+	out := newOut(oshape)
+	if b == nil && nIn == 0 {
+		clear(out.data) // an empty product leaves the output as it is
+	}
 	beta := float32(0)
 	if b != nil {
 		// Seed every row with the bias and let the product accumulate onto it.
@@ -172,19 +181,33 @@ func Linear(x, w, b *Tensor) *Tensor {
 		beta = 1
 	}
 	gemm(false, true, rows, nOut, nIn, x.data, nIn, w.data, nIn, beta, out.data, nOut)
+	if relu {
+		kernels.ReLU(out.data, out.data)
+	}
 
-	return record("Linear", out, func(g *Tensor) []*Tensor {
+	return record(op, out, func(g *Tensor) []*Tensor {
 		var gx, gw, gb *Tensor
+		if relu {
+			gr := getBuf(len(g.data))
+			defer putBuf(gr) // scratch: only this rule sees it
+			kernels.ReLUGrad(gr, g.data, out.data)
+			g = &Tensor{shape: g.shape, data: gr}
+		}
+		// The products overwrite their outputs unless the inner size is 0.
 		if x.NeedsGrad() {
-			gx = Zeros(x.shape...)
+			gx = newGrad(nOut == 0, x.shape...)
 			gemm(false, false, rows, nIn, nOut, g.data, nOut, w.data, nIn, 0, gx.data, nIn)
 		}
 		if w.NeedsGrad() {
-			gw = Zeros(w.shape...)
-			gemm(true, false, nOut, nIn, rows, g.data, nOut, x.data, nIn, 0, gw.data, nIn)
+			if sink := gradSink(w); sink != nil {
+				gemm(true, false, nOut, nIn, rows, g.data, nOut, x.data, nIn, 1, sink.data, nIn)
+			} else {
+				gw = newGrad(rows == 0, w.shape...)
+				gemm(true, false, nOut, nIn, rows, g.data, nOut, x.data, nIn, 0, gw.data, nIn)
+			}
 		}
 		if b.NeedsGrad() {
-			gb = Zeros(nOut)
+			gb = newGrad(true, nOut)
 			for r := 0; r < rows; r++ {
 				for j, v := range g.data[r*nOut : (r+1)*nOut] {
 					gb.data[j] += v

@@ -21,10 +21,13 @@ func alloc(dtype DType, shape []int) *Tensor {
 // view returns a tensor that shares a's storage under a new shape (owned by
 // the result); its gradient is the output gradient viewed with a's shape.
 func view(op string, a *Tensor, shape []int) *Tensor {
-	out := &Tensor{shape: shape, data: a.data, ints: a.ints, dtype: a.dtype}
+	out := shaped(shape)
+	out.data, out.ints, out.dtype = a.data, a.ints, a.dtype
 	inShape := a.shape
 	return record(op, out, func(g *Tensor) []*Tensor {
-		return []*Tensor{{shape: cloneShape(inShape), data: g.data}}
+		gv := shaped(inShape)
+		gv.data = g.data
+		return []*Tensor{gv}
 	}, a)
 }
 

@@ -12,6 +12,16 @@
 // Programmer errors (mismatched shapes, wrong dtypes, out-of-range axes) panic
 // with a message that names the op and the shapes involved. Functions that
 // deal with files or user input live in other packages and return errors.
+//
+// Speed. The heavy ops (convolution, pooling, ReLU) spread their work over
+// the cores with kernels.ParallelFor, in a way that makes results
+// independent of the thread count. Gradients of intermediate tensors are
+// recycled when Backward returns (the rules are in bufpool.go), and a
+// parameter that already has a Grad() receives its gradient in place. Fused
+// ops (Conv2DReLU, Conv2DReLUMaxPool, LinearReLU, SoftmaxCrossEntropy) do
+// the work of several ops in one pass with the same values and gradients;
+// nn.Sequential and nn.CrossEntropy use them automatically. Backward on
+// graphs that share leaf tensors must not run concurrently.
 package tensor
 
 import (
@@ -42,21 +52,34 @@ func (d DType) String() string {
 
 // Tensor is an n-dimensional array with optional gradient tracking.
 type Tensor struct {
-	shape []int
-	data  []float32
-	ints  []int64
-	dtype DType
+	shape    []int
+	shapeArr [4]int // holds shape for up to 4 dims, saving an allocation
+	data     []float32
+	ints     []int64
+	dtype    DType
 
 	requiresGrad bool
 	grad         *Tensor
 	ctx          *node
+
+	// pooled marks a gradient made by newGrad, which Backward recycles
+	// when it returns (see bufpool.go).
+	pooled bool
+	// mark and slot are Backward's bookkeeping: mark is the number of the
+	// Backward call that last visited t, slot t's position in its order.
+	mark uint64
+	slot int32
+	// node is ctx's storage when the tensor was made by an op (one
+	// allocation for both).
+	node node
 }
 
 // node records how a tensor was produced, for Backward.
 type node struct {
-	op       string
-	inputs   []*Tensor
-	backward func(g *Tensor) []*Tensor
+	op        string
+	inputs    []*Tensor
+	inputsArr [3]*Tensor // holds inputs for up to 3 of them
+	backward  func(g *Tensor) []*Tensor
 }
 
 // numel returns the number of elements of a shape.
@@ -71,6 +94,23 @@ func numel(shape []int) int {
 	return n
 }
 
+// shaped returns a new Tensor whose shape is a copy of shape.
+func shaped(shape []int) *Tensor {
+	t := new(Tensor)
+	t.setShape(shape)
+	return t
+}
+
+// setShape sets t's shape to a copy of shape, kept inside t when it fits.
+func (t *Tensor) setShape(shape []int) {
+	if len(shape) <= len(t.shapeArr) {
+		n := copy(t.shapeArr[:], shape)
+		t.shape = t.shapeArr[:n:n]
+		return
+	}
+	t.shape = cloneShape(shape)
+}
+
 func cloneShape(s []int) []int {
 	return append(make([]int, 0, len(s)), s...)
 }
@@ -81,7 +121,9 @@ func FromSlice(data []float32, shape ...int) *Tensor {
 	if n := numel(shape); n != len(data) {
 		panic(fmt.Sprintf("tensor.FromSlice: %d values do not fit shape %v (%d elements)", len(data), shape, n))
 	}
-	return &Tensor{shape: cloneShape(shape), data: data, dtype: Float32}
+	t := shaped(shape)
+	t.data = data
+	return t
 }
 
 // FromInt64 makes an int64 tensor that owns data (no copy) with the given shape.
@@ -89,20 +131,30 @@ func FromInt64(data []int64, shape ...int) *Tensor {
 	if n := numel(shape); n != len(data) {
 		panic(fmt.Sprintf("tensor.FromInt64: %d values do not fit shape %v (%d elements)", len(data), shape, n))
 	}
-	return &Tensor{shape: cloneShape(shape), ints: data, dtype: Int64}
+	t := shaped(shape)
+	t.ints, t.dtype = data, Int64
+	return t
 }
 
 // Scalar makes a 0-dimensional float32 tensor.
-func Scalar(v float32) *Tensor { return &Tensor{shape: []int{}, data: []float32{v}} }
+func Scalar(v float32) *Tensor {
+	t := shaped(nil)
+	t.data = []float32{v}
+	return t
+}
 
 // Zeros makes a float32 tensor of zeros.
 func Zeros(shape ...int) *Tensor {
-	return &Tensor{shape: cloneShape(shape), data: make([]float32, numel(shape))}
+	t := shaped(shape)
+	t.data = make([]float32, numel(shape))
+	return t
 }
 
 // ZerosInt64 makes an int64 tensor of zeros.
 func ZerosInt64(shape ...int) *Tensor {
-	return &Tensor{shape: cloneShape(shape), ints: make([]int64, numel(shape)), dtype: Int64}
+	t := shaped(shape)
+	t.ints, t.dtype = make([]int64, numel(shape)), Int64
+	return t
 }
 
 // Ones makes a float32 tensor of ones.
@@ -222,7 +274,8 @@ func (t *Tensor) Set(v float32, idx ...int) {
 
 // Clone returns a deep copy of the values (without gradient history).
 func (t *Tensor) Clone() *Tensor {
-	c := &Tensor{shape: cloneShape(t.shape), dtype: t.dtype}
+	c := shaped(t.shape)
+	c.dtype = t.dtype
 	if t.dtype == Int64 {
 		c.ints = append([]int64(nil), t.ints...)
 	} else {

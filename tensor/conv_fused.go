@@ -1,0 +1,385 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/deepgo/deepgo/internal/kernels"
+)
+
+// Conv2DReLU is ReLU(Conv2D(x, w, b, opt)) computed in one pass: each
+// sample's convolution output is rectified while it is still in cache, and
+// the backward pass applies ReLU's mask the same way. Values and gradients
+// equal those of the two ops in sequence.
+func Conv2DReLU(x, w, b *Tensor, opt Conv2DOptions) *Tensor {
+	return conv2D("Conv2DReLU", x, w, b, opt, true, nil)
+}
+
+// Conv2DReLUMaxPool is MaxPool2D(ReLU(Conv2D(x, w, b, conv)), pool) computed
+// sample by sample without storing the full-size convolution output, which
+// makes it much faster than the three ops for the usual convolutional
+// block. Values and gradients equal those of the three ops in sequence. The
+// fused path covers pooling windows that tile the input (stride equal to
+// the kernel, no padding or dilation, kernel at most 16×16); other pooling
+// options run the ops in sequence.
+func Conv2DReLUMaxPool(x, w, b *Tensor, conv Conv2DOptions, pool Pool2DOptions) *Tensor {
+	const op = "Conv2DReLUMaxPool"
+	mustFloat(op, x, w)
+	geo, _, cout := convGeometry(op, x, w, b, conv)
+	probe := &Tensor{shape: []int{x.shape[0], cout, geo.OH, geo.OW}}
+	g := poolGeometry(op, probe, pool, true)
+	if !g.tiled() {
+		return MaxPool2D(Conv2DReLU(x, w, b, conv), pool)
+	}
+	return conv2D(op, x, w, b, conv, true, &g)
+}
+
+// tiled reports whether the pooling windows tile the input without
+// overlap, padding, dilation or overhang, with at most 256 elements each.
+func (g *poolGeom) tiled() bool {
+	return g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 && g.sh == g.kh && g.sw == g.kw &&
+		g.kh*g.kw <= 256 && g.oh*g.kh <= g.h && g.ow*g.kw <= g.w
+}
+
+// conv2D is the convolution behind Conv2D, Conv2DReLU and
+// Conv2DReLUMaxPool: per sample, im2col and one Sgemm per group, then the
+// bias, optionally ReLU and optionally a tiled max pool (pool != nil), all
+// while the sample's output is in cache. Samples are spread over the cores;
+// every output belongs to one sample and every gradient sum over samples
+// is taken in fixed blocks of convBlock samples added in order, so results
+// do not depend on the number of threads.
+func conv2D(op string, x, w, b *Tensor, opt Conv2DOptions, relu bool, pool *poolGeom) *Tensor {
+	mustFloat(op, x, w)
+	if b != nil {
+		mustFloat(op, b)
+	}
+	geo, groups, cout := convGeometry(op, x, w, b, opt)
+	n := x.shape[0]
+	cinG, coutG := geo.C/groups, cout/groups
+	rowsG := cinG * geo.KH * geo.KW // rows of the column matrix per group
+	ncol := geo.ColCols()           // OH·OW
+	inSize := geo.C * geo.H * geo.W
+	convSize := cout * ncol
+	colLen := geo.ColRows() * ncol
+	oshape := [4]int{n, cout, geo.OH, geo.OW}
+	pooledSize := 0
+	if pool != nil {
+		oshape = [4]int{n, cout, pool.oh, pool.ow}
+		pooledSize = pool.oh * pool.ow
+	}
+	outSize := cout * oshape[2] * oshape[3]
+
+	// A 1×1 window with stride 1 and no padding reads the image as it is.
+	direct := geo.KH == 1 && geo.KW == 1 && geo.SH == 1 && geo.SW == 1 && geo.PH == 0 && geo.PW == 0
+	sampleCol := func(s int, col []float32) []float32 {
+		img := x.data[s*inSize : (s+1)*inSize]
+		if direct {
+			return img
+		}
+		kernels.Im2Col(geo, img, col)
+		return col
+	}
+	colScratch := func() []float32 {
+		if direct {
+			return nil
+		}
+		return getBuf(colLen)
+	}
+	work := n * (colLen + convSize) * max(1, min(rowsG, 16))
+
+	out := newOut(oshape[:])
+	var arg []uint8 // pooling winners, for the backward pass
+	if pool != nil && IsGradEnabled() && (x.requiresGrad || w.requiresGrad || b.NeedsGrad()) {
+		arg = make([]uint8, len(out.data))
+	}
+	parallelForWork(n, work, func(s0, s1 int) {
+		col := colScratch()
+		var buf []float32
+		if pool != nil {
+			buf = getBuf(convSize)
+		}
+		for s := s0; s < s1; s++ {
+			c := sampleCol(s, col)
+			o := out.data[s*outSize : (s+1)*outSize]
+			if pool != nil {
+				o = buf
+			}
+			for g := 0; g < groups; g++ {
+				// out[g] (coutG×ncol) = w[g] (coutG×rowsG) · col[g] (rowsG×ncol)
+				gemm(false, false, coutG, ncol, rowsG, w.data[g*coutG*rowsG:], rowsG,
+					c[g*rowsG*ncol:], ncol, 0, o[g*coutG*ncol:], ncol)
+			}
+			if rowsG == 0 {
+				clear(o)
+			}
+			if pool != nil && pool.kh == 2 && pool.kw == 2 {
+				// Bias, ReLU and pooling in one sweep over the plane.
+				po := out.data[s*outSize : (s+1)*outSize]
+				for ch := 0; ch < cout; ch++ {
+					var bv float32
+					if b != nil {
+						bv = b.data[ch]
+					}
+					var a []uint8
+					if arg != nil {
+						a = arg[s*outSize+ch*pooledSize : s*outSize+(ch+1)*pooledSize]
+					}
+					maxPoolBiasReLU2x2(o[ch*ncol:(ch+1)*ncol], po[ch*pooledSize:(ch+1)*pooledSize], a, bv, pool.w, pool.oh, pool.ow)
+				}
+				continue
+			}
+			if b != nil {
+				kernels.AddRowBias(o, cout, ncol, b.data)
+			}
+			if relu {
+				kernels.ReLU(o, o)
+			}
+			if pool != nil {
+				po := out.data[s*outSize : (s+1)*outSize]
+				for ch := 0; ch < cout; ch++ {
+					plane := o[ch*ncol : (ch+1)*ncol]
+					pp := po[ch*pooledSize : (ch+1)*pooledSize]
+					var a []uint8
+					if arg != nil {
+						a = arg[s*outSize+ch*pooledSize : s*outSize+(ch+1)*pooledSize]
+					}
+					if pool.kh == 2 && pool.kw == 2 && maxPool2x2(plane, pp, a, pool.w, pool.oh, pool.ow) {
+						continue
+					}
+					maxPoolTiledPlane(plane, pp, a, pool)
+				}
+			}
+		}
+		putBuf(col)
+		putBuf(buf)
+	})
+
+	return record(op, out, func(gy *Tensor) []*Tensor {
+		var gx, gw, gb *Tensor
+		needX, needW, needB := x.NeedsGrad(), w.NeedsGrad(), b.NeedsGrad()
+		wLen := len(w.data)
+		nblk := (n + convBlock - 1) / convBlock
+		if needX {
+			gx = newGrad(true, x.shape...)
+		}
+		// Sums over samples (weight and bias gradients) go into one partial
+		// sum per block of samples, added up in block order below.
+		// Parameters' gradients go straight into their Grad() when they
+		// have one (gradSink).
+		var pw, pb []float32
+		var wSink, bSink *Tensor
+		if needW {
+			if wSink = gradSink(w); wSink == nil {
+				gw = newGrad(false, w.shape...)
+			}
+			pw = getZeroBuf(nblk * wLen)
+		}
+		if needB {
+			if bSink = gradSink(b); bSink == nil {
+				gb = newGrad(false, cout)
+			}
+			pb = getZeroBuf(nblk * cout)
+		}
+		parallelForWork(nblk, work, func(k0, k1 int) {
+			var col, dcol, dense []float32
+			if needW {
+				col = colScratch()
+			}
+			if needX {
+				dcol = getBuf(colLen)
+			}
+			if relu || pool != nil {
+				dense = getBuf(convSize)
+			}
+			for k := k0; k < k1; k++ {
+				for s := k * convBlock; s < min(n, (k+1)*convBlock); s++ {
+					// d is the gradient of the sample's convolution output.
+					d := gy.data[s*outSize : (s+1)*outSize]
+					o := out.data[s*outSize : (s+1)*outSize]
+					var bp []float32
+					if needB {
+						bp = pb[k*cout : (k+1)*cout]
+					}
+					switch {
+					case pool != nil:
+						if poolGradDense(dense, d, o, arg[s*outSize:(s+1)*outSize], pool, cout, relu, bp) {
+							bp = nil // the bias sums are done
+						}
+						d = dense
+					case relu:
+						kernels.ReLUGrad(dense, d, o)
+						d = dense
+					}
+					if needB && bp != nil {
+						for ch := range bp {
+							var acc float32
+							for _, v := range d[ch*ncol : (ch+1)*ncol] {
+								acc += v
+							}
+							bp[ch] += acc
+						}
+					}
+					if needW {
+						c := sampleCol(s, col)
+						wp := pw[k*wLen : (k+1)*wLen]
+						for g := 0; g < groups; g++ {
+							// gw[g] (coutG×rowsG) += d[g] (coutG×ncol) · col[g]ᵀ (ncol×rowsG)
+							gemm(false, true, coutG, rowsG, ncol, d[g*coutG*ncol:], ncol,
+								c[g*rowsG*ncol:], ncol, 1, wp[g*coutG*rowsG:], rowsG)
+						}
+					}
+					if needX {
+						for g := 0; g < groups; g++ {
+							// dcol[g] (rowsG×ncol) = w[g]ᵀ (rowsG×coutG) · d[g] (coutG×ncol)
+							gemm(true, false, rowsG, ncol, coutG, w.data[g*coutG*rowsG:], rowsG,
+								d[g*coutG*ncol:], ncol, 0, dcol[g*rowsG*ncol:], ncol)
+						}
+						if coutG == 0 {
+							clear(dcol)
+						}
+						kernels.Col2Im(geo, dcol, gx.data[s*inSize:(s+1)*inSize])
+					}
+				}
+			}
+			putBuf(col)
+			putBuf(dcol)
+			putBuf(dense)
+		})
+		if wSink != nil {
+			sumBlocks(wSink, pw, nblk, true)
+		} else {
+			sumBlocks(gw, pw, nblk, false)
+		}
+		if bSink != nil {
+			sumBlocks(bSink, pb, nblk, true)
+		} else {
+			sumBlocks(gb, pb, nblk, false)
+		}
+		return []*Tensor{gx, gw, gb}
+	}, x, w, b)
+}
+
+// sumBlocks sets dst to the sum of the nblk partial sums in partial, in
+// order (adds that sum to dst when add is set), and recycles partial. It
+// does nothing when dst is nil.
+func sumBlocks(dst *Tensor, partial []float32, nblk int, add bool) {
+	if dst == nil {
+		return
+	}
+	whole := partial
+	m := len(dst.data)
+	d := dst.data
+	if !add {
+		copy(d, partial[:m])
+		partial = partial[m:]
+		nblk--
+	}
+	for k := 0; k < nblk; k++ {
+		for i, v := range partial[k*m : (k+1)*m] {
+			d[i] += v
+		}
+	}
+	putBuf(whole)
+}
+
+// poolGradDense spreads the gradient gp of one sample's pooled output
+// (cout planes) back over the full-size planes in dense, through the
+// recorded winners arg. With relu set, a winner whose pooled value out is
+// not positive gets no gradient (ReLU's mask: the pooled value is the
+// rectified value at the winner). On the 2×2 path it also adds each plane's
+// gradient sum to bsum (when bsum is not nil) and reports true.
+func poolGradDense(dense, gp, out []float32, arg []uint8, g *poolGeom, cout int, relu bool, bsum []float32) bool {
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	if len(arg) < cout*ohw || len(gp) < cout*ohw || len(dense) < cout*hw {
+		panic(fmt.Sprintf("tensor.Conv2DReLUMaxPool: internal size mismatch (%d planes of %dx%d)", cout, g.h, g.w))
+	}
+	if relu && g.kh == 2 && g.kw == 2 && g.h == 2*g.oh && g.w == 2*g.ow {
+		for ch := 0; ch < cout; ch++ {
+			s := poolReLUGrad2x2(dense[ch*hw:(ch+1)*hw], gp[ch*ohw:(ch+1)*ohw], out[ch*ohw:(ch+1)*ohw], arg[ch*ohw:(ch+1)*ohw], g.w, g.oh, g.ow)
+			if bsum != nil {
+				bsum[ch] += s
+			}
+		}
+		return true
+	}
+	clear(dense)
+	for ch := 0; ch < cout; ch++ {
+		dp := dense[ch*hw : (ch+1)*hw]
+		for oy := 0; oy < g.oh; oy++ {
+			for ox := 0; ox < g.ow; ox++ {
+				i := ch*ohw + oy*g.ow + ox
+				v := gp[i]
+				if relu && !(out[i] > 0) {
+					continue
+				}
+				k := int(arg[i])
+				ky, kx := k/g.kw, k%g.kw
+				dp[(oy*g.kh+ky)*g.w+ox*g.kw+kx] = v
+			}
+		}
+	}
+	return false
+}
+
+// maxPoolBiasReLU2x2 pools ReLU(plane + bias) over 2×2 windows with stride
+// 2 into o (oh×ow) and records each winner's offset (0..3, row-major, ties
+// to the first) in a when a is not nil. After ReLU every value is +0 or
+// positive (a NaN becomes 0), so the float bits order as integers; with the
+// bits shifted left and 3 − offset in the two low bits, one integer maximum
+// picks the largest value and, among equal ones, the first, without any
+// data-dependent branch.
+func maxPoolBiasReLU2x2(plane, o []float32, a []uint8, bias float32, w, oh, ow int) {
+	key := func(v float32, rank int64) int64 {
+		b := math.Float32bits(v + bias)
+		var m uint32
+		if b-1 < 0x7f800000 { // 0 < v+bias ≤ +Inf
+			m = 0xffffffff
+		}
+		return int64(b&m)<<2 | rank
+	}
+	for oy := 0; oy < oh; oy++ {
+		orow := o[oy*ow : (oy+1)*ow]
+		r0 := plane[2*oy*w : 2*oy*w+2*ow][:2*len(orow)]
+		r1 := plane[(2*oy+1)*w : (2*oy+1)*w+2*ow][:2*len(orow)]
+		if a == nil {
+			for ox := range orow {
+				t := max(max(key(r0[2*ox], 3), key(r0[2*ox+1], 2)), max(key(r1[2*ox], 1), key(r1[2*ox+1], 0)))
+				orow[ox] = math.Float32frombits(uint32(t >> 2))
+			}
+			continue
+		}
+		ar := a[oy*ow : (oy+1)*ow][:len(orow)]
+		for ox := range orow {
+			t := max(max(key(r0[2*ox], 3), key(r0[2*ox+1], 2)), max(key(r1[2*ox], 1), key(r1[2*ox+1], 0)))
+			orow[ox] = math.Float32frombits(uint32(t >> 2))
+			ar[ox] = uint8(3 - t&3)
+		}
+	}
+}
+
+// poolReLUGrad2x2 writes the gradient of one full-size plane (2·oh × 2·ow,
+// width w) from the gradient gp of its 2×2 max-pooled, rectified output
+// out: each window's winner (arg) gets gp where out is positive, every
+// other element 0. It returns the sum of the plane's gradient.
+func poolReLUGrad2x2(dense, gp, out []float32, arg []uint8, w, oh, ow int) float32 {
+	clear(dense[:2*oh*w])
+	var sum float32
+	for oy := 0; oy < oh; oy++ {
+		rows := dense[2*oy*w : (2*oy+2)*w]
+		g := gp[oy*ow : (oy+1)*ow]
+		o := out[oy*ow : (oy+1)*ow][:len(g)]
+		ar := arg[oy*ow : (oy+1)*ow][:len(g)]
+		for ox, gv := range g {
+			ob := math.Float32bits(o[ox])
+			var m uint32
+			if ob-1 < 0x7f800000 { // out > 0
+				m = 0xffffffff
+			}
+			v := math.Float32frombits(math.Float32bits(gv) & m)
+			sum += v
+			k := int(ar[ox])
+			rows[(k>>1)*w+2*ox+k&1] = v
+		}
+	}
+	return sum
+}
