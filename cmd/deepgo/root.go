@@ -123,6 +123,9 @@ func (a *app) rootCmd() *cobra.Command {
 		a.predictCmd(),
 		a.summaryCmd(),
 		a.versionCmd(),
+		a.runsCmd(),
+		a.modelsCmd(),
+		a.uiCmd(),
 	)
 	return root
 }

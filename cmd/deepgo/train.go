@@ -52,6 +52,11 @@ type fitJob struct {
 	Resume    string
 	// Task names the command for the resume hint ("mnist", "tabular").
 	Task string
+	// Transform augments training examples (nil for none).
+	Transform data.Transform
+	// Schedule is the learning-rate schedule: "cosine" anneals from LR to 0
+	// over Epochs; "" or "none" keeps LR constant.
+	Schedule string
 }
 
 // fitResult is what a finished run reports.
@@ -70,10 +75,18 @@ func (a *app) fit(ctx context.Context, job fitJob) (*fitResult, error) {
 		Loss:      func(out, y *tensor.Tensor) *tensor.Tensor { return nn.CrossEntropy(out, y) },
 		Train: data.NewLoader(job.Train, data.LoaderConfig{
 			BatchSize: job.BatchSize, Shuffle: true, Seed: job.Seed, Workers: 1, Prefetch: 4,
+			Transform: job.Transform,
 		}),
 		Metrics:    []train.Metric{train.Accuracy()},
 		Progress:   a.stderr,
 		ResumeFrom: job.Resume,
+	}
+	switch job.Schedule {
+	case "", "none":
+	case "cosine":
+		cfg.Scheduler = optim.NewCosineAnnealingLR(opt, job.Epochs, 0)
+	default:
+		return nil, usageError{fmt.Errorf("--schedule %q: want cosine or none", job.Schedule)}
 	}
 	monitor := ""
 	if job.Val != nil && job.Val.Len() > 0 {

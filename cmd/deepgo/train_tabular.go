@@ -35,6 +35,7 @@ func (a *app) trainTabularCmd() *cobra.Command {
 	var run tabularRun
 	var resume, ckptDir string
 	var asJSON bool
+	var trk trackFlags
 	c := &cobra.Command{
 		Use:   "tabular --data FILE.csv --label-col NAME",
 		Short: "Train an MLP classifier on a CSV file and save it",
@@ -67,7 +68,7 @@ or else --val-split of the rows (0 for none).`,
 			if run.Val != "" {
 				run.ValSplit = 0
 			}
-			return a.trainTabular(cmd, run, resume, checkpointDir(ckptDir, run.Out), asJSON)
+			return a.trainTabular(cmd, run, resume, checkpointDir(ckptDir, run.Out), asJSON, trk)
 		},
 	}
 	f := c.Flags()
@@ -84,10 +85,11 @@ or else --val-split of the rows (0 for none).`,
 	f.StringVar(&resume, "resume", "", "continue the run checkpointed in this directory")
 	f.StringVar(&ckptDir, "checkpoint-dir", "", "where to write checkpoints (default OUT.ckpt)")
 	f.BoolVar(&asJSON, "json", false, "print the results as one JSON object on the last line of stdout")
+	trk.add(f)
 	return c
 }
 
-func (a *app) trainTabular(cmd *cobra.Command, run tabularRun, resume, ckptDir string, asJSON bool) error {
+func (a *app) trainTabular(cmd *cobra.Command, run tabularRun, resume, ckptDir string, asJSON bool, trk trackFlags) error {
 	run.Task = "tabular"
 	switch {
 	case run.Data == "":
@@ -149,6 +151,14 @@ func (a *app) trainTabular(cmd *cobra.Command, run tabularRun, resume, ckptDir s
 	if err := saveRunConfig(ckptDir, run); err != nil {
 		return fmt.Errorf("checkpoint directory: %w", err)
 	}
+	tr, err := a.startTracking(trk, "tabular", map[string]string{
+		"epochs": fmt.Sprint(run.Epochs), "lr": fmt.Sprint(run.LR), "batch_size": fmt.Sprint(run.BatchSize),
+		"seed": fmt.Sprint(run.Seed), "model": fmt.Sprintf("mlp-%d", run.Hidden), "label_col": run.Label, "train_examples": fmt.Sprint(len(y)),
+	})
+	if err != nil {
+		return err
+	}
+	defer tr.close()
 	res, err := a.fit(cmd.Context(), fitJob{
 		Net: net, Train: data.NewTensorDataset(x, tensor.FromInt64(y, len(y))), Val: val,
 		Epochs: run.Epochs, BatchSize: run.BatchSize, LR: run.LR, Seed: run.Seed,
@@ -187,6 +197,7 @@ func (a *app) trainTabular(cmd *cobra.Command, run tabularRun, resume, ckptDir s
 	if err := model.Save(run.Out, pkg); err != nil {
 		return err
 	}
+	tr.finish(nil, epochs, run.Out)
 	if asJSON {
 		return a.writeJSON(result)
 	}
