@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/deepgo/deepgo/model"
+	"github.com/deepgo/deepgo/monitor"
 )
 
 // The MNIST model shared by the tests: the reference CNN trained for one
@@ -89,6 +90,11 @@ func TestTrainMNISTResult(t *testing.T) {
 	}
 	if !isMNISTModel(pkg) {
 		t.Error("the saved package is not recognised as an MNIST model")
+	}
+	if prof, err := monitor.FromPackage(pkg); err != nil {
+		t.Errorf("the package carries no drift-monitor profile: %v", err)
+	} else if err := prof.Validate(); err != nil {
+		t.Errorf("the package's monitor profile is invalid: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir+".ckpt", "last", "state.json")); err != nil {
 		t.Errorf("no checkpoint beside the package: %v", err)

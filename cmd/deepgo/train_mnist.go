@@ -11,6 +11,7 @@ import (
 	"github.com/deepgo/deepgo/data"
 	"github.com/deepgo/deepgo/data/mnist"
 	"github.com/deepgo/deepgo/model"
+	"github.com/deepgo/deepgo/monitor"
 	"github.com/deepgo/deepgo/nn"
 	"github.com/deepgo/deepgo/tensor"
 	"github.com/deepgo/deepgo/train"
@@ -32,6 +33,8 @@ type mnistRun struct {
 	// Augment is the training augmentation: "auto" (random ±2 px shifts for
 	// the CNN, none for the MLP), "shift" or "none".
 	Augment string `json:"augment,omitempty" flag:"augment"`
+	// NoProfile skips the drift-monitor reference profile.
+	NoProfile bool `json:"no_profile,omitempty" flag:"no-profile"`
 	// Schedule is the learning-rate schedule: "cosine" or "none".
 	Schedule string `json:"schedule,omitempty" flag:"schedule"`
 	// TensorBoard is the --tensorboard log root ("" for none).
@@ -86,6 +89,7 @@ default OUT.ckpt); --resume DIR continues it with the recorded settings.`,
 	f.StringVar(&run.Out, "out", "mnist-model", "directory to save the model package to")
 	f.StringVar(&run.Arch, "model", "cnn", "architecture: cnn or mlp")
 	f.StringVar(&run.Augment, "augment", "auto", "training augmentation: auto (random ±2 px shifts for cnn, none for mlp), shift or none")
+	f.BoolVar(&run.NoProfile, "no-profile", false, "do not store the drift-monitor reference profile of the training data in the package")
 	f.StringVar(&run.Schedule, "schedule", "cosine", "learning-rate schedule: cosine (anneal --lr to 0 over the epochs) or none")
 	f.StringVar(&run.Data, "data", "", "directory holding the four MNIST .gz files (default: found in the Go module cache)")
 	f.Float64Var(&run.ValSplit, "val-split", 0, "fraction of the training images held out for validation")
@@ -214,6 +218,18 @@ func (a *app) trainMNIST(cmd *cobra.Command, run mnistRun, resume, ckptDir strin
 		Preprocess: mnistPreprocessing(),
 		Labels:     []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"},
 		Metadata:   meta,
+	}
+	if !run.NoProfile {
+		// The drift monitor's reference profile of the training inputs and
+		// predictions travels in the package (deepgo serve compares live
+		// traffic against it).
+		prof, err := monitor.ProfileFromDataset(ds, pkg.Predict, monitor.PackageOptions(pkg))
+		if err != nil {
+			return fmt.Errorf("monitor profile: %w", err)
+		}
+		if err := prof.Attach(pkg); err != nil {
+			return fmt.Errorf("monitor profile: %w", err)
+		}
 	}
 	if err := model.Save(run.Out, pkg); err != nil {
 		return err
