@@ -126,6 +126,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.runsCmd(),
 		a.modelsCmd(),
 		a.uiCmd(),
+		a.benchCmd(),
 	)
 	return root
 }
