@@ -123,6 +123,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.predictCmd(),
 		a.summaryCmd(),
 		a.versionCmd(),
+		a.serveCmd(),
 		a.runsCmd(),
 		a.modelsCmd(),
 		a.uiCmd(),

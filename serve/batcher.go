@@ -1,0 +1,334 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/deepgo/deepgo/model"
+	"github.com/deepgo/deepgo/tensor"
+)
+
+// errClosed is returned by submit on a version that is being unloaded or
+// replaced; infer then resolves the model again.
+var errClosed = errors.New("model version closed")
+
+// modelVersion is one loaded version of a model with its batcher.
+type modelVersion struct {
+	s          *Server
+	name       string
+	version    int64
+	versionStr string
+	dir        string
+	pkg        *model.Package
+
+	in        model.TensorSpec
+	inShape   []int // signature shape of the input
+	inInt     bool  // the input is int64
+	batchable bool  // the input's first dimension is the batch (-1)
+	out       model.TensorSpec
+	outInt    bool
+	probs     bool // a derived "probabilities" output exists
+
+	maxBatch  int
+	delay     time.Duration
+	instances int
+	mm        *modelMetrics
+
+	mu     sync.RWMutex // guards closed and sends on ch
+	closed bool
+	ch     chan *job
+	wg     sync.WaitGroup
+}
+
+// ProbabilitiesOutput is the name of the output derived from a "logits"
+// output with a softmax over its last dimension.
+const ProbabilitiesOutput = "probabilities"
+
+func newModelVersion(s *Server, name string, version int64, pkg *model.Package) (*modelVersion, error) {
+	sig := pkg.Signature
+	if len(sig.Inputs) != 1 {
+		return nil, errorf(ErrInvalid, "serve: model %q: the server runs models with exactly one input, the signature has %d", name, len(sig.Inputs))
+	}
+	mv := &modelVersion{
+		s: s, name: name, version: version, versionStr: strconv.FormatInt(version, 10), pkg: pkg,
+		in: sig.Inputs[0], inShape: sig.Inputs[0].Shape, out: sig.Outputs[0],
+		maxBatch: s.opts.MaxBatch, delay: s.opts.MaxDelay, instances: s.opts.Instances,
+	}
+	mv.inInt = mv.in.DType == model.DTypeInt64
+	mv.outInt = mv.out.DType == model.DTypeInt64
+	mv.batchable = len(mv.inShape) > 0 && mv.inShape[0] == -1
+	mv.probs = !mv.outInt && strings.EqualFold(mv.out.Name, "logits") && len(mv.out.Shape) >= 1
+	mv.mm = s.metrics.forModel(name, mv.versionStr)
+	return mv, nil
+}
+
+// start launches the batch workers.
+func (mv *modelVersion) start() {
+	mv.ch = make(chan *job, mv.s.opts.QueueSize)
+	for i := 0; i < mv.instances; i++ {
+		mv.wg.Add(1)
+		go mv.worker()
+	}
+}
+
+// close stops taking requests, lets the workers finish every queued
+// request and waits for them.
+func (mv *modelVersion) close() {
+	mv.mu.Lock()
+	if !mv.closed {
+		mv.closed = true
+		if mv.ch != nil {
+			close(mv.ch)
+		}
+	}
+	mv.mu.Unlock()
+	mv.wg.Wait()
+}
+
+func (mv *modelVersion) ready() bool {
+	mv.mu.RLock()
+	defer mv.mu.RUnlock()
+	return !mv.closed && mv.ch != nil
+}
+
+func dtypeToOIP(dt string) string {
+	if dt == model.DTypeInt64 {
+		return TypeInt64
+	}
+	return TypeFP32
+}
+
+func shape64(s []int) []int64 {
+	out := make([]int64, len(s))
+	for i, d := range s {
+		out[i] = int64(d)
+	}
+	return out
+}
+
+func (mv *modelVersion) metadata() ModelMetadata {
+	md := ModelMetadata{
+		Name: mv.name, Versions: []string{mv.versionStr}, Platform: Platform,
+		Inputs:  []TensorMetadata{{Name: mv.in.Name, Datatype: dtypeToOIP(mv.in.DType), Shape: shape64(mv.in.Shape)}},
+		Outputs: []TensorMetadata{{Name: mv.out.Name, Datatype: dtypeToOIP(mv.out.DType), Shape: shape64(mv.out.Shape)}},
+	}
+	if mv.probs {
+		md.Outputs = append(md.Outputs, TensorMetadata{Name: ProbabilitiesOutput, Datatype: TypeFP32, Shape: shape64(mv.out.Shape)})
+	}
+	return md
+}
+
+// job is one request's input waiting in a model's queue.
+type job struct {
+	ctx   context.Context
+	f     []float32 // float input data, or
+	i     []int64   // int input data
+	shape []int     // full input shape
+	rows  int       // rows along the batch dimension (1 when not batchable)
+	enq   time.Time
+	done  chan jobResult
+}
+
+// jobResult is a job's share of the batch output.
+type jobResult struct {
+	out     *tensor.Tensor
+	err     error
+	queue   time.Duration
+	compute time.Duration
+	batch   int
+}
+
+// submit enqueues j without blocking: ErrQueueFull when the queue is full,
+// errClosed when this version no longer takes requests.
+func (mv *modelVersion) submit(j *job) error {
+	mv.mu.RLock()
+	defer mv.mu.RUnlock()
+	if mv.closed {
+		return errClosed
+	}
+	select {
+	case mv.ch <- j:
+		mv.mm.queued(1)
+		return nil
+	default:
+		return ErrQueueFull
+	}
+}
+
+// sameRows reports whether a and b can share a batch (equal non-batch dims).
+func sameRows(a, b *job) bool {
+	if len(a.shape) != len(b.shape) {
+		return false
+	}
+	for i := 1; i < len(a.shape); i++ {
+		if a.shape[i] != b.shape[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// worker collects batches from the queue and runs them until the queue is
+// closed and empty.
+func (mv *modelVersion) worker() {
+	defer mv.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var pending *job
+	for {
+		first := pending
+		pending = nil
+		if first == nil {
+			j, ok := <-mv.ch
+			if !ok {
+				return
+			}
+			mv.mm.queued(-1)
+			first = j
+		}
+		batch, rows := []*job{first}, first.rows
+		if mv.batchable && rows < mv.maxBatch {
+			// take returns false when the batch is complete.
+			take := func(j *job, ok bool) bool {
+				if !ok {
+					return false
+				}
+				mv.mm.queued(-1)
+				if rows+j.rows > mv.maxBatch || !sameRows(first, j) {
+					pending = j
+					return false
+				}
+				batch = append(batch, j)
+				rows += j.rows
+				return rows < mv.maxBatch
+			}
+			wait := time.Until(first.enq.Add(mv.delay))
+			armed := false
+		collect:
+			for {
+				select {
+				case j, ok := <-mv.ch:
+					if !take(j, ok) {
+						break collect
+					}
+					continue
+				default:
+				}
+				if wait <= 0 {
+					break
+				}
+				if !armed {
+					timer.Reset(wait)
+					armed = true
+				}
+				select {
+				case j, ok := <-mv.ch:
+					if !take(j, ok) {
+						break collect
+					}
+				case <-timer.C:
+					armed = false
+					break collect
+				}
+			}
+			if armed {
+				timer.Stop()
+			}
+		}
+		mv.run(batch, rows)
+	}
+}
+
+// run executes one batch and hands every job its rows of the output.
+func (mv *modelVersion) run(batch []*job, rows int) {
+	start := time.Now()
+	live := batch[:0:0]
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.done <- jobResult{err: err}
+			rows -= j.rows
+			continue
+		}
+		live = append(live, j)
+	}
+	if len(live) == 0 {
+		return
+	}
+	var x *tensor.Tensor
+	shape := append([]int(nil), live[0].shape...)
+	if mv.batchable {
+		shape[0] = rows
+	}
+	switch {
+	case len(live) == 1 && mv.inInt:
+		x = tensor.FromInt64(live[0].i, shape...)
+	case len(live) == 1:
+		x = tensor.FromSlice(live[0].f, shape...)
+	case mv.inInt:
+		data := make([]int64, 0, rows*len(live[0].i)/live[0].rows)
+		for _, j := range live {
+			data = append(data, j.i...)
+		}
+		x = tensor.FromInt64(data, shape...)
+	default:
+		data := make([]float32, 0, rows*len(live[0].f)/live[0].rows)
+		for _, j := range live {
+			data = append(data, j.f...)
+		}
+		x = tensor.FromSlice(data, shape...)
+	}
+	out, err := mv.pkg.Predict(x)
+	compute := time.Since(start)
+	mv.mm.nvExec.Inc()
+	mv.mm.nvCount.Add(float64(rows))
+	mv.mm.batchSize.Observe(float64(rows))
+	mv.mm.compDur.Observe(compute.Seconds())
+	mv.mm.nvInferUs.Add(float64(compute.Microseconds()))
+	if err == nil {
+		if os := out.Shape(); len(os) == 0 || (mv.batchable && os[0] != rows) {
+			err = fmt.Errorf("model %q returned shape %v for a batch of %d", mv.name, os, rows)
+		}
+	}
+	if err != nil {
+		for _, j := range live {
+			j.done <- jobResult{err: fmt.Errorf("model %q version %d: %v", mv.name, mv.version, err), compute: compute, queue: start.Sub(j.enq), batch: rows}
+		}
+		return
+	}
+	if obs := mv.s.obs.Load(); obs != nil {
+		for _, fn := range *obs {
+			fn(mv.name, mv.version, x, out)
+		}
+	}
+	oshape := out.Shape()
+	per := 1
+	for _, d := range oshape[1:] {
+		per *= d
+	}
+	off := 0
+	for _, j := range live {
+		part := oshape
+		r := j.rows
+		if mv.batchable {
+			part = append([]int{r}, oshape[1:]...)
+		} else {
+			r = oshape[0]
+		}
+		var t *tensor.Tensor
+		if out.DType() == tensor.Int64 {
+			t = tensor.FromInt64(out.Int64s()[off*per:(off+r)*per], part...)
+		} else {
+			t = tensor.FromSlice(out.Data()[off*per:(off+r)*per], part...)
+		}
+		off += r
+		q := start.Sub(j.enq)
+		mv.mm.queueDur.Observe(q.Seconds())
+		mv.mm.nvQueueUs.Add(float64(q.Microseconds()))
+		j.done <- jobResult{out: t, queue: q, compute: compute, batch: rows}
+	}
+}

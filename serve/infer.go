@@ -1,0 +1,261 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/deepgo/deepgo/tensor"
+)
+
+// MaxElements bounds the number of elements of one request tensor.
+const MaxElements = 1 << 28
+
+// infer validates req, queues it on the model's batcher and builds the
+// response.
+func (s *Server) infer(ctx context.Context, req *InferRequest) (InferResponse, error) {
+	start := time.Now()
+	if s.closed.Load() {
+		return InferResponse{}, errorf(ErrUnavailable, "server is shutting down")
+	}
+	mv, err := s.repo.get(req.Model, req.Version)
+	if err != nil {
+		s.metrics.unknown.Inc()
+		return InferResponse{}, err
+	}
+	if s.opts.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
+		defer cancel()
+	}
+	var j *job
+	for attempt := 0; ; attempt++ {
+		j, err = mv.prepare(ctx, req)
+		if err != nil {
+			mv.mm.done(OutcomeInvalid, 0)
+			return InferResponse{}, err
+		}
+		if err = mv.submit(j); !errors.Is(err, errClosed) {
+			break
+		}
+		// The version was replaced or unloaded between lookup and submit:
+		// resolve again (a reload swaps the new version in first).
+		if mv, err = s.repo.get(req.Model, req.Version); err != nil {
+			return InferResponse{}, err
+		}
+		if attempt > 100 {
+			return InferResponse{}, errorf(ErrUnavailable, "model %q is being reloaded", req.Model)
+		}
+	}
+	mm := mv.mm
+	if err != nil {
+		mm.done(OutcomeUnavailable, 0)
+		return InferResponse{}, fmt.Errorf("model %q: %w", req.Model, err)
+	}
+	mm.inflight.Inc()
+	defer mm.inflight.Dec()
+	var res jobResult
+	select {
+	case res = <-j.done:
+	case <-ctx.Done():
+		mm.done(OutcomeTimeout, 0)
+		return InferResponse{}, fmt.Errorf("model %q: request not answered in time: %w", req.Model, ctx.Err())
+	}
+	if res.err != nil {
+		if ce := ctx.Err(); ce != nil {
+			mm.done(OutcomeTimeout, 0)
+			return InferResponse{}, fmt.Errorf("model %q: request not answered in time: %w", req.Model, ce)
+		}
+		mm.done(OutcomeError, 0)
+		return InferResponse{}, res.err
+	}
+	resp := InferResponse{Model: mv.name, Version: mv.versionStr, ID: req.ID}
+	resp.Outputs, err = mv.outputs(req, res.out)
+	if err != nil {
+		mm.done(OutcomeInvalid, 0)
+		return InferResponse{}, err
+	}
+	mm.done(OutcomeSuccess, time.Since(start))
+	return resp, nil
+}
+
+// prepare validates the request's input against the signature and converts
+// it into a job.
+func (mv *modelVersion) prepare(ctx context.Context, req *InferRequest) (*job, error) {
+	if len(req.Inputs) != 1 {
+		return nil, errorf(ErrInvalid, "model %q takes 1 input (%q), got %d", mv.name, mv.in.Name, len(req.Inputs))
+	}
+	in := &req.Inputs[0]
+	if in.Name != mv.in.Name {
+		return nil, errorf(ErrInvalid, "model %q has no input %q (its input is %q)", mv.name, in.Name, mv.in.Name)
+	}
+	n, err := checkShape(in.Shape)
+	if err != nil {
+		return nil, errorf(ErrInvalid, "input %q: %v", in.Name, err)
+	}
+	shape := make([]int, len(in.Shape))
+	for i, d := range in.Shape {
+		shape[i] = int(d)
+	}
+	if !mv.in.Matches(shape) {
+		return nil, errorf(ErrInvalid, "input %q: shape %v does not match the model's %v", in.Name, in.Shape, mv.in.Shape)
+	}
+	j := &job{ctx: ctx, shape: shape, rows: 1, enq: time.Now(), done: make(chan jobResult, 1)}
+	if mv.batchable {
+		j.rows = shape[0]
+		if j.rows == 0 {
+			return nil, errorf(ErrInvalid, "input %q: shape %v has an empty batch", in.Name, in.Shape)
+		}
+	}
+	if mv.inInt {
+		j.i, err = toInt64s(in, n)
+	} else {
+		j.f, err = toFloat32s(in, n)
+	}
+	if err != nil {
+		return nil, errorf(ErrInvalid, "input %q: %v", in.Name, err)
+	}
+	for _, o := range req.Outputs {
+		if o.Name != mv.out.Name && !(mv.probs && o.Name == ProbabilitiesOutput) {
+			return nil, errorf(ErrInvalid, "model %q has no output %q", mv.name, o.Name)
+		}
+		if o.Classification < 0 {
+			return nil, errorf(ErrInvalid, "output %q: classification count must be positive, got %d", o.Name, o.Classification)
+		}
+	}
+	return j, nil
+}
+
+// checkShape checks that every dimension is non-negative and the element
+// count stays under MaxElements, and returns the element count.
+func checkShape(shape []int64) (int, error) {
+	if len(shape) > 32 {
+		return 0, fmt.Errorf("shape has %d dimensions, at most 32 are allowed", len(shape))
+	}
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("shape %v has a negative dimension", shape)
+		}
+		if d > MaxElements {
+			return 0, fmt.Errorf("shape %v is too large (at most %d elements)", shape, MaxElements)
+		}
+		n *= d
+		if n > MaxElements {
+			return 0, fmt.Errorf("shape %v is too large (at most %d elements)", shape, MaxElements)
+		}
+	}
+	return int(n), nil
+}
+
+// outputs builds the requested outputs from the job's output rows.
+func (mv *modelVersion) outputs(req *InferRequest, out *tensor.Tensor) ([]Tensor, error) {
+	wanted := req.Outputs
+	if len(wanted) == 0 {
+		wanted = []RequestedOutput{{Name: mv.out.Name}}
+		if mv.probs {
+			wanted = append(wanted, RequestedOutput{Name: ProbabilitiesOutput})
+		}
+	}
+	res := make([]Tensor, 0, len(wanted))
+	for _, w := range wanted {
+		t := Tensor{Name: w.Name, Shape: shape64(out.Shape())}
+		switch {
+		case out.DType() == tensor.Int64:
+			t.Datatype, t.Ints = TypeInt64, out.Int64s()
+		case w.Name == ProbabilitiesOutput:
+			t.Datatype, t.FP32 = TypeFP32, softmaxRows(out.Data(), lastDim(out.Shape()))
+		default:
+			t.Datatype, t.FP32 = TypeFP32, out.Data()
+		}
+		if w.Classification > 0 {
+			c, err := mv.classify(t, w.Classification)
+			if err != nil {
+				return nil, err
+			}
+			t = c
+		}
+		if w.Binary {
+			t.Parameters = map[string]any{"binary_data": true}
+		}
+		res = append(res, t)
+	}
+	return res, nil
+}
+
+func lastDim(shape []int) int {
+	if len(shape) == 0 {
+		return 1
+	}
+	return shape[len(shape)-1]
+}
+
+// softmaxRows applies a softmax to every run of k values.
+func softmaxRows(x []float32, k int) []float32 {
+	out := make([]float32, len(x))
+	if k <= 0 {
+		return out
+	}
+	for r := 0; r+k <= len(x); r += k {
+		row := x[r : r+k]
+		m := math.Inf(-1)
+		for _, v := range row {
+			m = math.Max(m, float64(v))
+		}
+		sum := 0.0
+		for i, v := range row {
+			e := math.Exp(float64(v) - m)
+			out[r+i] = float32(e)
+			sum += e
+		}
+		for i := range row {
+			out[r+i] = float32(float64(out[r+i]) / sum)
+		}
+	}
+	return out
+}
+
+// classify turns t into its top k classes per row as BYTES
+// "value:index[:label]", Triton's classification extension.
+func (mv *modelVersion) classify(t Tensor, k int) (Tensor, error) {
+	if len(t.Shape) == 0 {
+		return Tensor{}, errorf(ErrInvalid, "output %q: cannot classify a scalar", t.Name)
+	}
+	cls := int(t.Shape[len(t.Shape)-1])
+	if k > cls {
+		k = cls
+	}
+	vals := t.FP32
+	if vals == nil {
+		vals = make([]float32, len(t.Ints))
+		for i, v := range t.Ints {
+			vals[i] = float32(v)
+		}
+	}
+	rows := 1
+	if cls > 0 {
+		rows = len(vals) / cls
+	}
+	labels := mv.pkg.Labels
+	res := Tensor{Name: t.Name, Datatype: TypeBytes, Shape: append(append([]int64(nil), t.Shape[:len(t.Shape)-1]...), int64(k))}
+	idx := make([]int, cls)
+	for r := 0; r < rows; r++ {
+		row := vals[r*cls : (r+1)*cls]
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return row[idx[a]] > row[idx[b]] })
+		for _, c := range idx[:k] {
+			s := strconv.FormatFloat(float64(row[c]), 'f', 6, 32) + ":" + strconv.Itoa(c)
+			if c < len(labels) {
+				s += ":" + labels[c]
+			}
+			res.Bytes = append(res.Bytes, []byte(s))
+		}
+	}
+	return res, nil
+}
