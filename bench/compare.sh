@@ -12,7 +12,7 @@
 #   -o DIR      keep the raw JSON results in DIR (default: a temporary directory, removed)
 #
 # Each round runs, in turn:
-#   deepgo   go-built bench/cmd/benchrun -json (model workloads on THREADS Sgemm threads)
+#   deepgo   go-built `deepgo bench --json` (model workloads on THREADS Sgemm threads)
 #   numpy    SGEMM through NumPy and OpenBLAS, with OPENBLAS_CORETYPE and
 #            OPENBLAS_L2_SIZE unset for that command only
 #   torch    torch.mm SGEMM and the model workloads, torch.set_num_threads(THREADS),
@@ -45,21 +45,21 @@ if [ -z "$outdir" ]; then
 fi
 mkdir -p "$outdir"
 
-go build -o "$outdir/benchrun" ./bench/cmd/benchrun
+go build -o "$outdir/deepgo" ./cmd/deepgo
 
 mnist="$(go env GOMODCACHE)/github.com/petar/!go!m!n!i!s!t@v0.0.0-20150320212226-2fbe10d0fa63/data"
 if [ -f "$mnist/train-images-idx3-ubyte.gz" ]; then
-	godata=(-data mnist -mnist-dir "$mnist")
+	godata=(--data mnist --mnist-dir "$mnist")
 	pydata=(--data mnist --mnist-dir "$mnist")
 else
 	echo "compare.sh: MNIST not in the module cache; both sides use random images" >&2
-	godata=(-data random)
+	godata=(--data random)
 	pydata=(--data random)
 fi
 
 for i in $(seq 1 "$rounds"); do
 	echo "compare.sh: round $i/$rounds: deepgo" >&2
-	"$outdir/benchrun" -json -q -duration "${duration}s" -threads "$threads" -filter "$filter" "${godata[@]}" >"$outdir/deepgo_$i.json"
+	"$outdir/deepgo" bench --json -q --duration "${duration}s" --threads "$threads" --filter "$filter" "${godata[@]}" >"$outdir/deepgo_$i.json"
 	echo "compare.sh: round $i/$rounds: numpy/OpenBLAS" >&2
 	# A filter that selects no SGEMM makes this part exit 1: no results.
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" bench/torch_ref.py --json --part numpy \
