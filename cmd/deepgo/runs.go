@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/deepgo/deepgo/data"
+	"github.com/deepgo/deepgo/metrics"
+	"github.com/deepgo/deepgo/nn"
+	"github.com/deepgo/deepgo/tensor"
 	"github.com/deepgo/deepgo/track"
 )
 
@@ -441,4 +446,67 @@ func (a *app) runsRmCmd() *cobra.Command {
 	storeFlag(c.Flags(), &store)
 	c.Flags().BoolVar(&asJSON, "json", false, "print the deleted run IDs as JSON")
 	return c
+}
+
+// logClassReport records the test confusion matrix of m on ds as the run's
+// artifact confusion_matrix.json and per-class precision, recall, F1 and
+// support as metrics test_class_<label>_<score> at step (the layout the
+// dashboard reads, docs/ui-api.md).
+func (t *tracking) logClassReport(ctx context.Context, m nn.Module, ds data.Dataset, labels []string, step int64) {
+	if t == nil {
+		return
+	}
+	report := func(err error) {
+		if err != nil {
+			fmt.Fprintf(t.a.stderr, "deepgo: tracking: %v\n", oneLine(err.Error()))
+		}
+	}
+	cm, err := confusionMatrix(ctx, m, ds, len(labels))
+	if err != nil {
+		report(err)
+		return
+	}
+	b, err := json.Marshal(map[string]any{"labels": labels, "counts": cm.Counts})
+	if err != nil {
+		report(err)
+		return
+	}
+	dir, err := os.MkdirTemp("", "deepgo-cm-")
+	if err != nil {
+		report(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "confusion_matrix.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		report(err)
+		return
+	}
+	_, err = t.logger.LogArtifact(path, "confusion_matrix.json")
+	report(err)
+	ms := map[string]float64{}
+	for i, c := range cm.Report().PerClass {
+		p := "test_class_" + labels[i] + "_"
+		ms[p+"precision"], ms[p+"recall"], ms[p+"f1"], ms[p+"support"] = c.Precision, c.Recall, c.F1, float64(c.Support)
+	}
+	report(t.logger.LogMetrics(ms, step))
+}
+
+// confusionMatrix evaluates m (in eval mode, without gradients) on ds.
+func confusionMatrix(ctx context.Context, m nn.Module, ds data.Dataset, classes int) (*metrics.ConfusionMatrix, error) {
+	nn.Eval(m)
+	defer nn.Train(m)
+	cm := metrics.NewConfusionMatrix(nil, nil, classes)
+	it := data.NewLoader(ds, data.LoaderConfig{BatchSize: 500}).Epoch(0)
+	defer it.Close()
+	for it.Next() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		b := it.Batch()
+		var out *tensor.Tensor
+		tensor.NoGrad(func() { out = m.Forward(b.Input) })
+		cm.Add(metrics.ArgMax(out), b.Target.Int64s())
+	}
+	return cm, it.Err()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -125,5 +126,71 @@ func TestTrainWithUnreachableStore(t *testing.T) {
 		"--out", filepath.Join(dir, "m"), "--store", "postgres://u:pw@"+addr+"/db")
 	if r.code != 1 || !strings.Contains(r.stderr, "cannot connect to PostgreSQL") || !strings.Contains(r.stderr, "--no-track") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestTrainMNISTLogsClassReport checks that train mnist records the test
+// confusion matrix and per-class scores the dashboard shows.
+func TestTrainMNISTLogsClassReport(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store.db")
+	mustRun(t, "train", "mnist", "--model", "mlp", "--epochs", "1", "--limit", "600", "--test-limit", "300",
+		"--out", filepath.Join(dir, "m"), "--store", store, "--no-profile")
+	s, err := track.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	runs, err := s.ListRuns(ctx, track.RunFilter{})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %v, %v", runs, err)
+	}
+	arts, err := s.ListArtifacts(ctx, runs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmPath string
+	for _, a := range arts {
+		if a.Path == "confusion_matrix.json" {
+			cmPath = filepath.Join(runs[0].ArtifactDir, a.Path)
+		}
+	}
+	if cmPath == "" {
+		t.Fatalf("no confusion_matrix.json among %+v", arts)
+	}
+	b, err := os.ReadFile(cmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		Labels []string  `json:"labels"`
+		Counts [][]int64 `json:"counts"`
+	}
+	if err := json.Unmarshal(b, &cm); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, row := range cm.Counts {
+		for _, c := range row {
+			total += c
+		}
+	}
+	if len(cm.Labels) != 10 || len(cm.Counts) != 10 || total != 300 {
+		t.Fatalf("confusion matrix %d labels, %d rows, %d examples; want 10, 10, 300", len(cm.Labels), len(cm.Counts), total)
+	}
+	hist, err := s.MetricHistory(ctx, runs[0].ID, "test_class_7_support", "test_class_7_f1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rowSum int64
+	for _, c := range cm.Counts[7] {
+		rowSum += c
+	}
+	if h := hist["test_class_7_support"]; len(h) != 1 || h[0].Value != float64(rowSum) {
+		t.Errorf("test_class_7_support %+v, want %d", h, rowSum)
+	}
+	if h := hist["test_class_7_f1"]; len(h) != 1 || !(h[0].Value >= 0 && h[0].Value <= 1) {
+		t.Errorf("test_class_7_f1 %+v", h)
 	}
 }

@@ -235,6 +235,7 @@ func (a *app) trainMNIST(cmd *cobra.Command, run mnistRun, resume, ckptDir strin
 		return err
 	}
 	tr.finish(map[string]float64{"test_accuracy": testAcc, "test_loss": testLoss}, epochs, run.Out)
+	tr.logClassReport(cmd.Context(), net, test, pkg.Labels, int64(epochs))
 	if asJSON {
 		return a.writeJSON(result)
 	}
