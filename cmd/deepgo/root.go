@@ -122,6 +122,8 @@ func (a *app) rootCmd() *cobra.Command {
 		a.evalCmd(),
 		a.predictCmd(),
 		a.summaryCmd(),
+		a.exportCmd(),
+		a.importCmd(),
 		a.versionCmd(),
 		a.serveCmd(),
 		a.runsCmd(),
