@@ -132,6 +132,22 @@ type job struct {
 	rows  int       // rows along the batch dimension (1 when not batchable)
 	enq   time.Time
 	done  chan jobResult
+
+	shapeBuf [4]int // backing of shape for inputs of rank ≤ 4
+}
+
+// jobPool recycles jobs (with their result channel) whose result was
+// received.
+var jobPool = sync.Pool{New: func() any { return &job{done: make(chan jobResult, 1)} }}
+
+// newJob returns an empty job with its result channel.
+func newJob() *job { return jobPool.Get().(*job) }
+
+// release returns j to the pool. Call it only when no worker holds j: it
+// was never queued, or its result was received from done.
+func (j *job) release() {
+	*j = job{done: j.done}
+	jobPool.Put(j)
 }
 
 // jobResult is a job's share of the batch output.
@@ -250,8 +266,8 @@ func (mv *modelVersion) run(batch []*job, rows int) {
 	live := batch[:0:0]
 	for _, j := range batch {
 		if err := j.ctx.Err(); err != nil {
-			j.done <- jobResult{err: err}
 			rows -= j.rows
+			j.done <- jobResult{err: err} // last use of j: its owner may reuse it
 			continue
 		}
 		live = append(live, j)

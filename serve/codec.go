@@ -372,6 +372,18 @@ func appendFloat(buf []byte, v float64, bits int) []byte {
 
 // appendString appends s as a JSON string.
 func appendString(buf []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		buf = append(buf, '"')
+		buf = append(buf, s...)
+		return append(buf, '"')
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return append(buf, `""`...)

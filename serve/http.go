@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -109,6 +111,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if sw.status >= 500 {
 				lvl = slog.LevelWarn
 			}
+			if !s.log.Enabled(r.Context(), lvl) {
+				return // the request log is off: build no attributes
+			}
 			s.log.LogAttrs(r.Context(), lvl, "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
 				slog.Int64("bytes_in", r.ContentLength), slog.Int64("bytes_out", sw.bytes),
@@ -163,19 +168,50 @@ func writeErr(w http.ResponseWriter, err error) { writeError(w, StatusCode(err),
 // readBody reads the request body within Options.MaxBodyBytes; a larger
 // body gives 413.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	return s.readBodyInto(w, r, nil)
+}
+
+// bodyPool recycles infer request bodies and response buffers of up to
+// maxPooled bytes.
+var bodyPool sync.Pool
+
+const maxPooled = 1 << 20
+
+func getBuf() *[]byte {
+	if b, ok := bodyPool.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		*b = (*b)[:0]
+		bodyPool.Put(b)
+	}
+}
+
+// readBodyInto is readBody reading into *into (grown as needed) when into
+// is not nil.
+func (s *Server) readBodyInto(w http.ResponseWriter, r *http.Request, into *[]byte) ([]byte, bool) {
 	max := s.opts.MaxBodyBytes
 	if r.ContentLength > max {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, max))
 		return nil, false
 	}
-	body := http.MaxBytesReader(w, r.Body, max)
 	var buf []byte
 	var err error
 	if r.ContentLength > 0 {
-		buf = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(body, buf)
+		// The server's body reader stops at Content-Length, within max.
+		if into != nil {
+			buf = slices.Grow((*into)[:0], int(r.ContentLength))[:r.ContentLength]
+			*into = buf
+		} else {
+			buf = make([]byte, r.ContentLength)
+		}
+		_, err = io.ReadFull(r.Body, buf)
 	} else {
-		buf, err = io.ReadAll(body)
+		buf, err = io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -237,7 +273,11 @@ func (s *Server) handleModelReady(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r)
+	// The body is not referenced once Infer returns (inputs are copied
+	// into the job), so it goes back to the pool.
+	pooled := getBuf()
+	defer putBuf(pooled)
+	body, ok := s.readBodyInto(w, r, pooled)
 	if !ok {
 		return
 	}
@@ -261,14 +301,18 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	out, hl := EncodeInferResponse(resp, binaryAll && len(req.Outputs) == 0)
+	outBuf := getBuf()
+	defer putBuf(outBuf)
+	out, hl := appendInferResponse((*outBuf)[:0], resp, binaryAll && len(req.Outputs) == 0)
+	*outBuf = out
+	h := w.Header()
 	if hl >= 0 {
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set(HeaderContentLength, strconv.Itoa(hl))
+		h["Content-Type"] = []string{"application/octet-stream"}
+		h[HeaderContentLength] = []string{strconv.Itoa(hl)}
 	} else {
-		w.Header().Set("Content-Type", "application/json")
+		h["Content-Type"] = []string{"application/json"}
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	h["Content-Length"] = []string{strconv.Itoa(len(out))}
 	_, _ = w.Write(out)
 }
 

@@ -42,6 +42,7 @@ func (s *Server) infer(ctx context.Context, req *InferRequest) (InferResponse, e
 		if err = mv.submit(j); !errors.Is(err, errClosed) {
 			break
 		}
+		j.release() // not queued
 		// The version was replaced or unloaded between lookup and submit:
 		// resolve again (a reload swaps the new version in first).
 		if mv, err = s.repo.get(req.Model, req.Version); err != nil {
@@ -53,6 +54,7 @@ func (s *Server) infer(ctx context.Context, req *InferRequest) (InferResponse, e
 	}
 	mm := mv.mm
 	if err != nil {
+		j.release() // not queued
 		mm.done(OutcomeUnavailable, 0)
 		return InferResponse{}, fmt.Errorf("model %q: %w", req.Model, err)
 	}
@@ -61,7 +63,10 @@ func (s *Server) infer(ctx context.Context, req *InferRequest) (InferResponse, e
 	var res jobResult
 	select {
 	case res = <-j.done:
+		// The worker sent the job's only result and no longer holds it.
+		j.release()
 	case <-ctx.Done():
+		// The worker may still answer this job: it is not reused.
 		mm.done(OutcomeTimeout, 0)
 		return InferResponse{}, fmt.Errorf("model %q: request not answered in time: %w", req.Model, ctx.Err())
 	}
@@ -97,17 +102,20 @@ func (mv *modelVersion) prepare(ctx context.Context, req *InferRequest) (*job, e
 	if err != nil {
 		return nil, errorf(ErrInvalid, "input %q: %v", in.Name, err)
 	}
-	shape := make([]int, len(in.Shape))
-	for i, d := range in.Shape {
-		shape[i] = int(d)
+	j := newJob()
+	shape := j.shapeBuf[:0]
+	for _, d := range in.Shape {
+		shape = append(shape, int(d))
 	}
 	if !mv.in.Matches(shape) {
+		j.release()
 		return nil, errorf(ErrInvalid, "input %q: shape %v does not match the model's %v", in.Name, in.Shape, mv.in.Shape)
 	}
-	j := &job{ctx: ctx, shape: shape, rows: 1, enq: time.Now(), done: make(chan jobResult, 1)}
+	j.ctx, j.shape, j.rows, j.enq = ctx, shape, 1, time.Now()
 	if mv.batchable {
 		j.rows = shape[0]
 		if j.rows == 0 {
+			j.release()
 			return nil, errorf(ErrInvalid, "input %q: shape %v has an empty batch", in.Name, in.Shape)
 		}
 	}
@@ -117,13 +125,16 @@ func (mv *modelVersion) prepare(ctx context.Context, req *InferRequest) (*job, e
 		j.f, err = toFloat32s(in, n)
 	}
 	if err != nil {
+		j.release()
 		return nil, errorf(ErrInvalid, "input %q: %v", in.Name, err)
 	}
 	for _, o := range req.Outputs {
 		if o.Name != mv.out.Name && !(mv.probs && o.Name == ProbabilitiesOutput) {
+			j.release()
 			return nil, errorf(ErrInvalid, "model %q has no output %q", mv.name, o.Name)
 		}
 		if o.Classification < 0 {
+			j.release()
 			return nil, errorf(ErrInvalid, "output %q: classification count must be positive, got %d", o.Name, o.Classification)
 		}
 	}

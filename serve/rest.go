@@ -38,6 +38,12 @@ type restRequest struct {
 // request parameter "binary_data_output" (all outputs in binary). Errors
 // wrap ErrInvalid; DecodeInferRequest never panics.
 func DecodeInferRequest(body []byte, headerLen int64) (req InferRequest, binaryAll bool, err error) {
+	return decodeInferRequest(body, headerLen, true)
+}
+
+// decodeInferRequest is DecodeInferRequest; fast enables the reflection-free
+// JSON parser (false: encoding/json only, the reference behaviour).
+func decodeInferRequest(body []byte, headerLen int64, fast bool) (req InferRequest, binaryAll bool, err error) {
 	js, bin := body, []byte(nil)
 	if headerLen >= 0 {
 		if headerLen > int64(len(body)) {
@@ -48,10 +54,24 @@ func DecodeInferRequest(body []byte, headerLen int64) (req InferRequest, binaryA
 	if len(js) == 0 {
 		return req, false, errorf(ErrInvalid, "empty request body")
 	}
+	if fast {
+		if rr, ok := fastRequest(js); ok {
+			if req, binaryAll, err = decodeRequest(&rr, bin, headerLen); err == nil {
+				return req, binaryAll, nil
+			}
+			// Decode again the reference way, so that errors read the same.
+		}
+	}
 	var rr restRequest
 	if err := json.Unmarshal(quoteNonFinite(js), &rr); err != nil {
-		return req, false, errorf(ErrInvalid, "request JSON: %v", err)
+		return InferRequest{}, false, errorf(ErrInvalid, "request JSON: %v", err)
 	}
+	return decodeRequest(&rr, bin, headerLen)
+}
+
+// decodeRequest builds the InferRequest of a parsed JSON header; bin is the
+// binary part of the body.
+func decodeRequest(rr *restRequest, bin []byte, headerLen int64) (req InferRequest, binaryAll bool, err error) {
 	req.ID = rr.ID
 	req.Parameters = jsonParams(rr.Parameters)
 	if binaryAll, _, err = paramBool(req.Parameters, "binary_data_output"); err != nil {
@@ -62,12 +82,12 @@ func DecodeInferRequest(body []byte, headerLen int64) (req InferRequest, binaryA
 	}
 	off := int64(0)
 	req.Inputs = make([]Tensor, len(rr.Inputs))
-	for i, in := range rr.Inputs {
-		where := fmt.Sprintf("input %q", in.Name)
+	for i := range rr.Inputs {
+		in := &rr.Inputs[i]
 		if in.Name == "" {
-			where = "input " + strconv.Itoa(i)
-			return req, false, errorf(ErrInvalid, "%s: missing name", where)
+			return req, false, errorf(ErrInvalid, "input %d: missing name", i)
 		}
+		where := inputWhere(in.Name)
 		if ElementSize(in.Datatype) < 0 {
 			return req, false, errorf(ErrInvalid, "%s: unknown datatype %q", where, in.Datatype)
 		}
@@ -134,12 +154,22 @@ func DecodeInferRequest(body []byte, headerLen int64) (req InferRequest, binaryA
 	return req, binaryAll, nil
 }
 
+// inputWhere names an input in error messages; it formats only when
+// printed.
+type inputWhere string
+
+func (w inputWhere) String() string { return fmt.Sprintf("input %q", string(w)) }
+
 // EncodeInferResponse writes resp as a REST infer response body. Outputs
 // whose Parameters hold "binary_data": true (or all when binaryAll) are
 // sent raw after the JSON header with "binary_data_size"; headerLen is then
 // the JSON length for the Inference-Header-Content-Length header, else -1.
 func EncodeInferResponse(resp InferResponse, binaryAll bool) (body []byte, headerLen int) {
-	buf := make([]byte, 0, 256)
+	return appendInferResponse(make([]byte, 0, 256), resp, binaryAll)
+}
+
+// appendInferResponse is EncodeInferResponse appending to buf.
+func appendInferResponse(buf []byte, resp InferResponse, binaryAll bool) (body []byte, headerLen int) {
 	buf = append(buf, `{"model_name":`...)
 	buf = appendString(buf, resp.Model)
 	if resp.Version != "" {
@@ -151,7 +181,8 @@ func EncodeInferResponse(resp InferResponse, binaryAll bool) (body []byte, heade
 		buf = appendString(buf, resp.ID)
 	}
 	buf = append(buf, `,"outputs":[`...)
-	var raws [][]byte
+	var rawBuf [4][]byte
+	raws := rawBuf[:0]
 	for i := range resp.Outputs {
 		t := &resp.Outputs[i]
 		if i > 0 {
@@ -182,7 +213,7 @@ func EncodeInferResponse(resp InferResponse, binaryAll bool) (body []byte, heade
 		buf = append(buf, '}')
 	}
 	buf = append(buf, "]}"...)
-	if raws == nil {
+	if len(raws) == 0 {
 		return buf, -1
 	}
 	headerLen = len(buf)

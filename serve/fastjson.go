@@ -1,0 +1,341 @@
+package serve
+
+import (
+	"strconv"
+)
+
+// fastRequest parses the JSON part of a REST infer request without
+// reflection, for the common shape of the document: an object with the
+// keys id, parameters, inputs and outputs spelled exactly so, strings
+// without escapes or non-ASCII bytes, parameters holding strings, numbers
+// and booleans, integer shapes, and data made of numbers, booleans,
+// strings, NaN/Infinity tokens and arrays. It reports false for anything
+// else (including every invalid document); DecodeInferRequest then uses
+// encoding/json, so both paths accept the same documents with the same
+// result.
+func fastRequest(b []byte) (restRequest, bool) {
+	p := fastParser{b: b}
+	var rr restRequest
+	ok := p.object(func(key string) bool {
+		switch key {
+		case "id":
+			s, ok := p.str()
+			rr.ID = s
+			return ok
+		case "parameters":
+			m, ok := p.params()
+			rr.Parameters = m
+			return ok
+		case "inputs":
+			if !p.arrayStart() {
+				return false
+			}
+			rr.Inputs = []restInput{}
+			return p.elements(func() bool {
+				var in restInput
+				ok := p.object(func(key string) bool { return p.input(&in, key) })
+				rr.Inputs = append(rr.Inputs, in)
+				return ok
+			})
+		case "outputs":
+			if !p.arrayStart() {
+				return false
+			}
+			rr.Outputs = []restOutput{}
+			return p.elements(func() bool {
+				var o restOutput
+				ok := p.object(func(key string) bool {
+					switch key {
+					case "name":
+						s, ok := p.str()
+						o.Name = s
+						return ok
+					case "parameters":
+						m, ok := p.params()
+						o.Parameters = m
+						return ok
+					}
+					return false
+				})
+				rr.Outputs = append(rr.Outputs, o)
+				return ok
+			})
+		}
+		return false
+	})
+	p.space()
+	return rr, ok && p.pos == len(p.b)
+}
+
+// fastParser is the cursor of fastRequest.
+type fastParser struct {
+	b   []byte
+	pos int
+}
+
+func (p *fastParser) space() {
+	for p.pos < len(p.b) {
+		switch p.b[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+// consume skips space and then c, reporting whether c was there.
+func (p *fastParser) consume(c byte) bool {
+	p.space()
+	if p.pos < len(p.b) && p.b[p.pos] == c {
+		p.pos++
+		return true
+	}
+	return false
+}
+
+// object parses {"key": value, ...}, calling field for each key with the
+// cursor before the value; a repeated key is refused.
+func (p *fastParser) object(field func(key string) bool) bool {
+	if !p.consume('{') {
+		return false
+	}
+	if p.consume('}') {
+		return true
+	}
+	var seen [8]string
+	n := 0
+	for {
+		p.space()
+		key, ok := p.str()
+		if !ok || !p.consume(':') {
+			return false
+		}
+		for _, k := range seen[:n] {
+			if k == key {
+				return false
+			}
+		}
+		if n == len(seen) {
+			return false
+		}
+		seen[n] = key
+		n++
+		if !field(key) {
+			return false
+		}
+		if p.consume(',') {
+			continue
+		}
+		return p.consume('}')
+	}
+}
+
+func (p *fastParser) arrayStart() bool { return p.consume('[') }
+
+// elements parses the elements of an array after its '[' and the ']'.
+func (p *fastParser) elements(elem func() bool) bool {
+	if p.consume(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if p.consume(',') {
+			continue
+		}
+		return p.consume(']')
+	}
+}
+
+// str parses a string of printable ASCII without escapes.
+func (p *fastParser) str() (string, bool) {
+	p.space()
+	if p.pos >= len(p.b) || p.b[p.pos] != '"' {
+		return "", false
+	}
+	start := p.pos + 1
+	for i := start; i < len(p.b); i++ {
+		switch c := p.b[i]; {
+		case c == '"':
+			p.pos = i + 1
+			return string(p.b[start:i]), true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// number returns the extent of a strict JSON number at the cursor.
+func (p *fastParser) number() ([]byte, bool) {
+	n := jsonNumberLen(p.b[p.pos:])
+	if n == 0 {
+		return nil, false
+	}
+	tok := p.b[p.pos : p.pos+n]
+	p.pos += n
+	return tok, true
+}
+
+// jsonNumberLen returns the length of the JSON number
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at the start of b, or 0.
+func jsonNumberLen(b []byte) int {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return 0
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return 0
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return 0
+		}
+	}
+	return i
+}
+
+// literal consumes word at the cursor when it is followed by a delimiter.
+func (p *fastParser) literal(word string) bool {
+	end := p.pos + len(word)
+	if end > len(p.b) || string(p.b[p.pos:end]) != word {
+		return false
+	}
+	if end < len(p.b) {
+		switch p.b[end] {
+		case ',', ']', '}', ' ', '\t', '\n', '\r':
+		default:
+			return false
+		}
+	}
+	p.pos = end
+	return true
+}
+
+// params parses a parameters object of strings, numbers (float64, as
+// encoding/json decodes them into any) and booleans.
+func (p *fastParser) params() (map[string]any, bool) {
+	m := map[string]any{}
+	ok := p.object(func(key string) bool {
+		p.space()
+		if p.pos >= len(p.b) {
+			return false
+		}
+		switch c := p.b[p.pos]; {
+		case c == '"':
+			s, ok := p.str()
+			m[key] = s
+			return ok
+		case c == 't':
+			m[key] = true
+			return p.literal("true")
+		case c == 'f':
+			m[key] = false
+			return p.literal("false")
+		default:
+			tok, ok := p.number()
+			if !ok {
+				return false
+			}
+			f, err := strconv.ParseFloat(string(tok), 64)
+			m[key] = f
+			return err == nil
+		}
+	})
+	return m, ok
+}
+
+// input parses one field of an input object.
+func (p *fastParser) input(in *restInput, key string) bool {
+	var ok bool
+	switch key {
+	case "name":
+		in.Name, ok = p.str()
+	case "datatype":
+		in.Datatype, ok = p.str()
+	case "parameters":
+		in.Parameters, ok = p.params()
+	case "shape":
+		if !p.arrayStart() {
+			return false
+		}
+		in.Shape = []int64{}
+		ok = p.elements(func() bool {
+			p.space()
+			tok, ok := p.number()
+			if !ok {
+				return false
+			}
+			d, err := strconv.ParseInt(string(tok), 10, 64)
+			in.Shape = append(in.Shape, d)
+			return err == nil
+		})
+	case "data":
+		p.space()
+		start := p.pos
+		if ok = p.data(0); ok {
+			in.Data = p.b[start:p.pos]
+		}
+	}
+	return ok
+}
+
+// data skips a data value (numbers, booleans, escape-free strings, the
+// bare tokens NaN, Infinity and -Infinity, and arrays of them), checking
+// that it is valid JSON apart from those tokens.
+func (p *fastParser) data(depth int) bool {
+	if depth > maxDataDepth || p.pos >= len(p.b) {
+		return false
+	}
+	switch c := p.b[p.pos]; {
+	case c == '[':
+		p.pos++
+		return p.elements(func() bool {
+			p.space()
+			return p.data(depth + 1)
+		})
+	case c == '"':
+		_, ok := p.str()
+		return ok
+	case c == 't':
+		return p.literal("true")
+	case c == 'f':
+		return p.literal("false")
+	case c == 'N':
+		return p.literal("NaN")
+	case c == 'I':
+		return p.literal("Infinity")
+	case c == '-' && p.pos+1 < len(p.b) && p.b[p.pos+1] == 'I':
+		return p.literal("-Infinity")
+	default:
+		_, ok := p.number()
+		return ok
+	}
+}
