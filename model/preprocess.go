@@ -1,12 +1,14 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	"github.com/deepgo/deepgo/tensor"
+	"github.com/deepgo/deepgo/text"
 )
 
 // Preprocessing op names.
@@ -26,6 +28,12 @@ const (
 	// features: 1 at the matching category, 0 elsewhere (all 0 for a value
 	// not in Categories).
 	OpOneHot = "one_hot"
+	// OpTokenize turns a raw text into int64 token ids with the embedded
+	// Tokenizer (a deepgo-tokenizer JSON file, see package text), at most
+	// MaxLen ids (longer texts are truncated), framed as [CLS] ... [SEP]
+	// when AddSpecial; a batch is padded with text.PadID. It is applied by
+	// the CLI (package textmodel).
+	OpTokenize = "tokenize"
 )
 
 // PreprocessOp is one step of a package's declarative preprocessing: the
@@ -55,6 +63,12 @@ type PreprocessOp struct {
 	// Column and Categories are one_hot's record field and its values.
 	Column     string   `json:"column,omitempty"`
 	Categories []string `json:"categories,omitempty"`
+	// Tokenizer is tokenize's tokenizer file, embedded verbatim.
+	Tokenizer json.RawMessage `json:"tokenizer,omitempty"`
+	// MaxLen is tokenize's longest id sequence, special tokens included.
+	MaxLen int `json:"max_len,omitempty"`
+	// AddSpecial makes tokenize frame the ids as [CLS] ... [SEP].
+	AddSpecial bool `json:"add_special,omitempty"`
 }
 
 // fields lists the JSON names of op's non-zero option fields.
@@ -76,6 +90,9 @@ func (op PreprocessOp) fields() []string {
 	add(op.Columns != nil, "columns")
 	add(op.Column != "", "column")
 	add(op.Categories != nil, "categories")
+	add(op.Tokenizer != nil, "tokenizer")
+	add(op.MaxLen != 0, "max_len")
+	add(op.AddSpecial, "add_special")
 	return out
 }
 
@@ -85,6 +102,7 @@ var opFields = map[string][]string{
 	OpImage:       {"height", "width", "channels", "invert_if_light_background", "center"},
 	OpStandardize: {"columns", "mean", "std"},
 	OpOneHot:      {"column", "categories"},
+	OpTokenize:    {"tokenizer", "max_len", "add_special"},
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
@@ -167,6 +185,16 @@ func (op PreprocessOp) Validate() error {
 		}
 		if err := unique(op.Categories, "category"); err != nil {
 			return fmt.Errorf("op one_hot column %q: %v", op.Column, err)
+		}
+	case OpTokenize:
+		if op.MaxLen <= 0 || (op.AddSpecial && op.MaxLen < 2) {
+			return fmt.Errorf("op tokenize needs max_len > 0 (at least 2 with add_special), got %d", op.MaxLen)
+		}
+		if len(op.Tokenizer) == 0 {
+			return fmt.Errorf("op tokenize needs a tokenizer")
+		}
+		if _, err := text.Parse(op.Tokenizer); err != nil {
+			return fmt.Errorf("op tokenize: %v", err)
 		}
 	}
 	return nil

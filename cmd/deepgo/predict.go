@@ -24,21 +24,33 @@ type prediction struct {
 func (a *app) predictCmd() *cobra.Command {
 	var dir string
 	var asJSON bool
+	var texts []string
+	var textFile string
 	c := &cobra.Command{
-		Use:   "predict --model DIR FILE...",
-		Short: "Classify image files (image models) or CSV rows (tabular models)",
+		Use:   "predict --model DIR FILE... | --text TEXT | --text-file FILE",
+		Short: "Classify image files (image models), CSV rows (tabular models) or texts (text models)",
 		Long: `Run a model package on raw inputs, applying its preprocessing: image files
 (PNG, JPEG, GIF) for image models, CSV files with a header line for tabular
 models (one prediction per row; a label column, if present, is ignored).
+Text models take --text (repeatable) or --text-file (one text per line).
 Prints the predicted class and the probability of every class.`,
-		Args: usageArgs(cobra.MinimumNArgs(1)),
+		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			isText := len(texts) > 0 || textFile != ""
+			if !isText && len(args) == 0 {
+				return usageError{errors.New("give input files, or --text / --text-file for a text model")}
+			}
+			if isText && len(args) > 0 {
+				return usageError{errors.New("give either input files or --text / --text-file, not both")}
+			}
 			pkg, err := loadPackage(dir)
 			if err != nil {
 				return err
 			}
 			var preds []prediction
 			switch {
+			case isText:
+				preds, err = predictTexts(pkg, texts, textFile)
 			case isImageModel(pkg.Preprocess):
 				preds, err = predictImages(pkg, args)
 			case isTabular(pkg.Preprocess):
@@ -63,6 +75,8 @@ Prints the predicted class and the probability of every class.`,
 	}
 	c.Flags().StringVar(&dir, "model", "", "model package directory (required)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per prediction")
+	c.Flags().StringArrayVar(&texts, "text", nil, "a text to classify (text models; repeatable)")
+	c.Flags().StringVar(&textFile, "text-file", "", "a file of texts to classify, one per line (text models)")
 	return c
 }
 
@@ -104,6 +118,11 @@ func classify(pkg *model.Package, x *tensor.Tensor) ([]prediction, error) {
 	if err != nil {
 		return nil, err
 	}
+	return classifyLogits(pkg, out)
+}
+
+// classifyLogits turns each row of class scores [N, C] into a prediction.
+func classifyLogits(pkg *model.Package, out *tensor.Tensor) ([]prediction, error) {
 	if out.Dim() != 2 {
 		return nil, fmt.Errorf("model output has shape %v; predict needs class scores [N, C]", out.Shape())
 	}

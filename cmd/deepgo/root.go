@@ -119,6 +119,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		a.trainCmd(),
+		a.pretrainCmd(),
 		a.evalCmd(),
 		a.predictCmd(),
 		a.summaryCmd(),

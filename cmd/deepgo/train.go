@@ -27,10 +27,10 @@ func (a *app) trainCmd() *cobra.Command {
 		Short: "Train a model and save it as a model package",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageError{errors.New("train needs a task: mnist or tabular")}
+			return usageError{errors.New("train needs a task: mnist, tabular or text")}
 		},
 	}
-	c.AddCommand(a.trainMNISTCmd(), a.trainTabularCmd())
+	c.AddCommand(a.trainMNISTCmd(), a.trainTabularCmd(), a.trainTextCmd())
 	return c
 }
 

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deepgo/deepgo/text"
+	"github.com/deepgo/deepgo/textmodel"
+)
+
+func init() {
+	loadPretrained = func(dir string, classes, loraRank int, seed uint64) (*PretrainedText, error) {
+		p, err := textmodel.LoadPretrained(dir)
+		if err != nil {
+			return nil, err
+		}
+		clf, err := textmodel.NewFromPretrained(p, classes, textmodel.FineTuneOptions{LoRARank: loraRank, Seed: seed})
+		if err != nil {
+			return nil, err
+		}
+		return &PretrainedText{Tokenizer: p.Tokenizer, Classifier: clf, MaxLen: p.Encoder.Cfg.MaxLen, AddSpecial: true}, nil
+	}
+}
+
+func (a *app) pretrainCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "pretrain",
+		Short: "Self-supervised pretraining on unlabeled data",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageError{errors.New("pretrain needs a task: text")}
+		},
+	}
+	c.AddCommand(a.pretrainTextCmd())
+	return c
+}
+
+// pretrainTextRun holds the flags of deepgo pretrain text.
+type pretrainTextRun struct {
+	Data       []string
+	Corpus     string
+	Datasets   string
+	Out        string
+	Epochs     int
+	MaxMinutes float64
+	MaxSteps   int
+	Seed       uint64
+	VocabSize  int
+	Dim        int
+	Layers     int
+	Heads      int
+	Hidden     int
+	MaxLen     int
+	BatchSize  int
+	LR         float64
+	Limit      int
+	Warmup     int
+}
+
+func (a *app) pretrainTextCmd() *cobra.Command {
+	run := pretrainTextRun{}
+	def := textmodel.DefaultPretrainConfig()
+	c := &cobra.Command{
+		Use:   "text",
+		Short: "Pretrain a Transformer encoder with masked language modelling and save it as a model package",
+		Long: `Trains a WordPiece tokenizer and a small Transformer encoder with BERT-style
+masked language modelling (15% of tokens; 80% [MASK], 10% random, 10% kept) on
+unlabeled text, with AdamW, linear warm-up and linear decay. The package in
+--out holds the encoder, its tokenizer and config; fine-tune it with
+deepgo train text --pretrained DIR [--lora-rank N].
+
+Text comes from --data files (.csv/.tsv with a text column, .jsonl with a
+text/body field), or with --corpus financial from the standard pretraining
+files under --datasets: the training splits of the twitter financial news
+sets, financial_phrasebank and the Reuters-21578 news bodies.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error { return a.pretrainText(cmd, &run) },
+	}
+	f := c.Flags()
+	f.StringSliceVar(&run.Data, "data", nil, "unlabeled text files (.csv, .tsv, .jsonl); repeat or separate with commas")
+	f.StringVar(&run.Corpus, "corpus", "", `a standard corpus instead of --data: "financial"`)
+	f.StringVar(&run.Datasets, "datasets", filepath.Join("..", "shared", "datasets"), "datasets root for --corpus")
+	f.StringVar(&run.Out, "out", "", "output model package directory (required)")
+	f.IntVar(&run.Epochs, "epochs", def.Epochs, "passes over the corpus")
+	f.Float64Var(&run.MaxMinutes, "max-minutes", 25, "stop cleanly after this many minutes and save (0: no limit)")
+	f.IntVar(&run.MaxSteps, "max-steps", 0, "stop after this many optimizer steps (0: no limit)")
+	f.Uint64Var(&run.Seed, "seed", 0, "random seed (initialisation, shuffling, masking, dropout)")
+	f.IntVar(&run.VocabSize, "vocab-size", def.VocabSize, "WordPiece vocabulary size")
+	f.IntVar(&run.Dim, "dim", def.Encoder.Dim, "model width")
+	f.IntVar(&run.Layers, "layers", def.Encoder.Layers, "encoder layers")
+	f.IntVar(&run.Heads, "heads", def.Encoder.Heads, "attention heads")
+	f.IntVar(&run.Hidden, "hidden", def.Encoder.Hidden, "feed-forward size")
+	f.IntVar(&run.MaxLen, "max-len", def.Encoder.MaxLen, "longest sequence in tokens, [CLS] and [SEP] included")
+	f.IntVar(&run.BatchSize, "batch-size", def.BatchSize, "sequences per step")
+	f.Float64Var(&run.LR, "lr", def.LR, "peak AdamW learning rate")
+	f.IntVar(&run.Warmup, "warmup", def.WarmupSteps, "linear warm-up steps before the linear decay")
+	f.IntVar(&run.Limit, "limit", 0, "use only the first N texts of the corpus (0: all)")
+	return c
+}
+
+func (a *app) pretrainText(cmd *cobra.Command, run *pretrainTextRun) error {
+	switch {
+	case run.Out == "":
+		return usageError{errors.New("--out is required")}
+	case (len(run.Data) == 0) == (run.Corpus == ""):
+		return usageError{errors.New("give either --data FILE... or --corpus financial")}
+	case run.Corpus != "" && run.Corpus != "financial":
+		return usageError{fmt.Errorf("--corpus %q: want financial", run.Corpus)}
+	case run.Epochs <= 0 || run.BatchSize <= 0 || !(run.LR > 0) || run.MaxMinutes < 0 || run.MaxSteps < 0 || run.Limit < 0 || run.Warmup < 0:
+		return usageError{errors.New("--epochs, --batch-size and --lr must be positive; --max-minutes, --max-steps, --warmup and --limit not negative")}
+	}
+	files := run.Data
+	if run.Corpus != "" {
+		files = text.PretrainFiles(run.Datasets)
+		if len(files) == 0 {
+			return fmt.Errorf("--corpus financial: no pretraining files under %s (set --datasets)", run.Datasets)
+		}
+	}
+	corpus, err := text.PretrainCorpus(files...)
+	if err != nil {
+		return err
+	}
+	if run.Limit > 0 && len(corpus) > run.Limit {
+		corpus = corpus[:run.Limit]
+	}
+	cfg := textmodel.DefaultPretrainConfig()
+	cfg.VocabSize, cfg.Epochs, cfg.BatchSize, cfg.LR, cfg.Seed, cfg.MaxSteps = run.VocabSize, run.Epochs, run.BatchSize, run.LR, run.Seed, run.MaxSteps
+	cfg.Encoder.Dim, cfg.Encoder.Layers, cfg.Encoder.Heads, cfg.Encoder.Hidden, cfg.Encoder.MaxLen = run.Dim, run.Layers, run.Heads, run.Hidden, run.MaxLen
+	cfg.WarmupSteps = run.Warmup
+	cfg.MaxDuration = time.Duration(run.MaxMinutes * float64(time.Minute))
+	start := time.Now()
+	cfg.Log = func(step, total int, loss float64) {
+		fmt.Fprintf(a.stderr, "step %d/%d  mlm loss %.4f  %s\n", step, total, loss, time.Since(start).Round(time.Second))
+	}
+	fmt.Fprintf(a.stderr, "pretraining on %d texts from %d files\n", len(corpus), len(files))
+	p, err := textmodel.Pretrain(cmd.Context(), corpus, cfg)
+	if err != nil {
+		return err
+	}
+	p.Metadata["files"] = files
+	p.Metadata["texts"] = len(corpus)
+	p.Metadata["deepgo_version"] = version
+	p.Metadata["created"] = time.Now().UTC().Format(time.RFC3339)
+	if err := p.Save(run.Out); err != nil {
+		return err
+	}
+	why := ""
+	if p.Stopped != "" {
+		why = " (stopped early: " + p.Stopped + ")"
+	}
+	final := 0.0
+	if n := len(p.Losses); n > 0 {
+		final = p.Losses[n-1]
+	}
+	fmt.Fprintf(a.stdout, "pretrained %d steps in %s%s, final mlm loss %.4f\nsaved model package to %s\n",
+		p.Steps, time.Since(start).Round(time.Second), why, final, run.Out)
+	return nil
+}

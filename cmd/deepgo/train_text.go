@@ -1,0 +1,473 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deepgo/deepgo/data"
+	"github.com/deepgo/deepgo/data/textdata"
+	"github.com/deepgo/deepgo/metrics"
+	"github.com/deepgo/deepgo/model"
+	"github.com/deepgo/deepgo/nn"
+	"github.com/deepgo/deepgo/optim"
+	"github.com/deepgo/deepgo/tensor"
+	"github.com/deepgo/deepgo/text"
+	"github.com/deepgo/deepgo/textmodel"
+	"github.com/deepgo/deepgo/train"
+)
+
+// PretrainedText is what loadPretrained returns: the pretrained package's
+// tokenizer, a classifier with a fresh head for the requested classes (its
+// other weights pretrained; with a LoRA rank > 0 only the adapters and the
+// head trainable), and how to encode texts for it.
+type PretrainedText struct {
+	Tokenizer  text.Tokenizer
+	Classifier textmodel.Classifier
+	// MaxLen and AddSpecial are the encoding the encoder was pretrained
+	// with (AddSpecial frames texts as [CLS] ... [SEP]).
+	MaxLen     int
+	AddSpecial bool
+}
+
+// loadPretrained builds a classifier for fine-tuning from a pretrained
+// model package (deepgo pretrain): dir is --pretrained, classes the number
+// of classes, loraRank --lora-rank (0: train all weights), seed --seed.
+// The pretraining command (cmd/deepgo/pretrain.go) sets it in an init
+// function; while it is nil, --pretrained and --lora-rank are refused with
+// a clear error.
+var loadPretrained func(dir string, classes, loraRank int, seed uint64) (*PretrainedText, error)
+
+// textRun holds the settings of a text training run.
+type textRun struct {
+	Data       string
+	TextCol    string
+	LabelCol   string
+	Where      string
+	Val        string
+	ValSplit   float64
+	Arch       string
+	Pretrained string
+	LoRARank   int
+	Epochs     int
+	BatchSize  int
+	LR         float64
+	Seed       uint64
+	MaxLen     int
+	VocabSize  int
+	Tokenizer  string
+	Dim        int
+	Hidden     int
+	Layers     int
+	Dropout    float64
+	Buckets    int
+	Weights    bool
+	LabelNames string
+	Out        string
+}
+
+func (a *app) trainTextCmd() *cobra.Command {
+	var run textRun
+	var asJSON bool
+	var trk trackFlags
+	c := &cobra.Command{
+		Use:   "text --data FILE.csv|.jsonl --text-col NAME --label-col NAME",
+		Short: "Train a text classifier (bag of n-grams, BiLSTM or Transformer) and save it",
+		Long: `Train a text classifier on a CSV, TSV or JSON Lines file and save it as a
+model package that embeds its tokenizer, so that 'deepgo predict --model DIR
+--text "..."' classifies raw text.
+
+Rows without a label are skipped (the count is printed); a ragged CSV row is
+an error naming its line; texts longer than --max-len tokens are truncated.
+Validation data comes from --val, or else a stratified, seeded --val-split.
+--where COL=V1,V2 keeps only the rows whose column COL is one of the values
+(e.g. --where agreement_subset=100 for financial_phrasebank's AllAgree).
+--json prints accuracy, macro_f1 and the per-class F1 on the validation data.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if run.Val != "" && cmd.Flags().Changed("val-split") && run.ValSplit != 0 {
+				return usageError{errors.New("give either --val or --val-split, not both")}
+			}
+			if run.Val != "" {
+				run.ValSplit = 0
+			}
+			return a.trainText(cmd, run, asJSON, trk)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&run.Data, "data", "", "training file: .csv, .tsv or .jsonl (required)")
+	f.StringVar(&run.TextCol, "text-col", "text", "name of the text column or field")
+	f.StringVar(&run.LabelCol, "label-col", "label", "name of the label column or field")
+	f.StringVar(&run.Where, "where", "", "keep only rows with COL=V1[,V2...] (an extra column of the file)")
+	f.StringVar(&run.Val, "val", "", "validation file (instead of --val-split)")
+	f.Float64Var(&run.ValSplit, "val-split", 0.2, "fraction of each class held out for validation")
+	f.StringVar(&run.Arch, "arch", textmodel.ArchBOW, "architecture: bow, lstm or transformer")
+	f.StringVar(&run.Pretrained, "pretrained", "", "fine-tune the pretrained encoder package in this directory (deepgo pretrain)")
+	f.IntVar(&run.LoRARank, "lora-rank", 0, "with --pretrained: train only rank-N LoRA adapters and the head")
+	f.IntVar(&run.Epochs, "epochs", 0, "number of epochs (default: bow 6, lstm 5, transformer 8)")
+	f.IntVar(&run.BatchSize, "batch-size", 32, "examples per batch")
+	f.Float64Var(&run.LR, "lr", 0, "Adam learning rate (default: bow 5e-3, others 1e-3; pretrained 1e-4)")
+	f.Uint64Var(&run.Seed, "seed", 1, "seed for initialisation, shuffling and the validation split")
+	f.IntVar(&run.MaxLen, "max-len", 64, "longest token sequence; longer texts are truncated")
+	f.IntVar(&run.VocabSize, "vocab-size", 20000, "largest vocabulary (special tokens included)")
+	f.StringVar(&run.Tokenizer, "tokenizer", "wordlevel", "tokenizer to train: wordlevel or wordpiece")
+	f.IntVar(&run.Dim, "dim", 0, "embedding size (default per architecture)")
+	f.IntVar(&run.Hidden, "hidden", 0, "lstm hidden size per direction, or transformer feed-forward size (default per architecture)")
+	f.IntVar(&run.Layers, "layers", 0, "lstm or transformer layers (default per architecture)")
+	f.Float64Var(&run.Dropout, "dropout", -1, "dropout before the output layer (default: bow 0.5, lstm 0.3, transformer 0.1)")
+	f.IntVar(&run.Buckets, "buckets", -1, "bow: hash buckets for word bigrams (0: unigrams only; default 131072)")
+	f.BoolVar(&run.Weights, "class-weights", false, "weight the loss by inverse class frequency (balanced)")
+	f.StringVar(&run.LabelNames, "label-names", "", "TSV file mapping labels to names (header, then LABEL<TAB>NAME lines), e.g. labels.tsv")
+	f.StringVar(&run.Out, "out", "text-model", "directory to save the model package to")
+	f.BoolVar(&asJSON, "json", false, "print the results as one JSON object on the last line of stdout")
+	trk.add(f)
+	return c
+}
+
+// readTextData reads a labelled file, keeping the --where column, and
+// prints how many unlabelled rows were skipped.
+func (a *app) readTextData(path string, run textRun) (*textdata.Data, error) {
+	opt := textdata.Options{TextCol: run.TextCol, LabelCol: run.LabelCol}
+	var col string
+	var keep []string
+	if run.Where != "" {
+		c, vals, ok := strings.Cut(run.Where, "=")
+		if !ok || c == "" || vals == "" {
+			return nil, usageError{fmt.Errorf("--where %q: want COL=VALUE[,VALUE...]", run.Where)}
+		}
+		col, keep = c, strings.Split(vals, ",")
+		opt.Keep = []string{col}
+	}
+	d, err := textdata.ReadFile(path, opt)
+	if err != nil {
+		return nil, err
+	}
+	if d.Skipped > 0 {
+		lines := d.SkippedLines
+		more := ""
+		if len(lines) > 5 {
+			lines, more = lines[:5], ", ..."
+		}
+		fmt.Fprintf(a.stderr, "%s: skipped %d rows without a label (lines %s%s)\n", path, d.Skipped,
+			strings.Trim(fmt.Sprint(lines), "[]"), more)
+	}
+	if col != "" {
+		d = d.Filter(func(e textdata.Example) bool {
+			for _, v := range keep {
+				if strings.TrimSpace(e.Extra[0]) == v {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if len(d.Examples) == 0 {
+		return nil, fmt.Errorf("%s: no labelled rows to use", path)
+	}
+	return d, nil
+}
+
+func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackFlags) error {
+	switch run.Arch {
+	case textmodel.ArchBOW, textmodel.ArchLSTM, textmodel.ArchTransformer:
+	default:
+		return usageError{fmt.Errorf("--arch %q: want bow, lstm or transformer", run.Arch)}
+	}
+	if run.Epochs == 0 {
+		run.Epochs = map[string]int{textmodel.ArchBOW: 6, textmodel.ArchLSTM: 5, textmodel.ArchTransformer: 8}[run.Arch]
+	}
+	if run.LR == 0 {
+		run.LR = 1e-3
+		if run.Arch == textmodel.ArchBOW {
+			run.LR = 5e-3
+		}
+		if run.Pretrained != "" {
+			run.LR = 1e-4
+		}
+	}
+	switch {
+	case run.Data == "":
+		return usageError{errors.New("--data FILE is required")}
+	case run.Epochs <= 0:
+		return usageError{fmt.Errorf("--epochs %d: want at least 1", run.Epochs)}
+	case run.BatchSize <= 0:
+		return usageError{fmt.Errorf("--batch-size %d: want at least 1", run.BatchSize)}
+	case !(run.LR > 0) || math.IsInf(run.LR, 0):
+		return usageError{fmt.Errorf("--lr %v: want a positive number", run.LR)}
+	case !(run.ValSplit >= 0 && run.ValSplit < 1):
+		return usageError{fmt.Errorf("--val-split %v: want a fraction in [0, 1)", run.ValSplit)}
+	case run.MaxLen < 2 || run.MaxLen > 4096:
+		return usageError{fmt.Errorf("--max-len %d: want 2 to 4096", run.MaxLen)}
+	case run.VocabSize < 16:
+		return usageError{fmt.Errorf("--vocab-size %d: want at least 16", run.VocabSize)}
+	case run.LoRARank < 0:
+		return usageError{fmt.Errorf("--lora-rank %d: want 0 or more", run.LoRARank)}
+	case run.LoRARank > 0 && run.Pretrained == "":
+		return usageError{errors.New("--lora-rank needs --pretrained")}
+	case run.Pretrained != "" && loadPretrained == nil:
+		return errors.New("--pretrained: fine-tuning a pretrained encoder is not available in this build")
+	}
+	trainD, err := a.readTextData(run.Data, run)
+	if err != nil {
+		return err
+	}
+	var valD *textdata.Data
+	if run.Val != "" {
+		if valD, err = a.readTextData(run.Val, run); err != nil {
+			return err
+		}
+	} else if run.ValSplit > 0 {
+		trainD, valD = textmodel.StratifiedSplit(trainD, run.ValSplit, run.Seed)
+		if len(trainD.Examples) == 0 {
+			return fmt.Errorf("%s: no rows left for training with --val-split %v", run.Data, run.ValSplit)
+		}
+	}
+	classes := textdata.Classes(trainD)
+	if len(classes) < 2 {
+		return fmt.Errorf("%s: need at least 2 classes, found %d", run.Data, len(classes))
+	}
+	if valD != nil {
+		known := map[string]bool{}
+		for _, c := range classes {
+			known[c] = true
+		}
+		for _, e := range valD.Examples {
+			if !known[e.Label] {
+				return fmt.Errorf("%s: line %d: label %q does not occur in the training data", run.Val, e.Line, e.Label)
+			}
+		}
+	}
+
+	names := classes
+	if run.LabelNames != "" {
+		if names, err = readLabelNames(run.LabelNames, classes); err != nil {
+			return err
+		}
+	}
+
+	rng := tensor.NewRNG(run.Seed)
+	var tok text.Tokenizer
+	var clf textmodel.Classifier
+	addSpecial := run.Arch == textmodel.ArchTransformer
+	maxLen := run.MaxLen
+	if run.Pretrained != "" {
+		p, err := loadPretrained(run.Pretrained, len(classes), run.LoRARank, run.Seed)
+		if err != nil {
+			return err
+		}
+		tok, clf, addSpecial = p.Tokenizer, p.Classifier, p.AddSpecial
+		if p.MaxLen > 0 {
+			maxLen = min(maxLen, p.MaxLen)
+		}
+		run.Arch = clf.Config().Arch
+	} else {
+		norm := text.Normalizer{Lowercase: true, StripAccents: true}
+		pre := text.PreTokenizer{URLToken: true}
+		switch run.Tokenizer {
+		case "wordlevel":
+			tok, err = text.TrainWordLevel(trainD.Texts(), text.WordLevelConfig{Normalizer: norm, PreTokenizer: pre, MaxSize: run.VocabSize})
+		case "wordpiece":
+			wc := text.DefaultWordPieceConfig(run.VocabSize)
+			tok, err = text.TrainWordPiece(trainD.Texts(), wc)
+		default:
+			return usageError{fmt.Errorf("--tokenizer %q: want wordlevel or wordpiece", run.Tokenizer)}
+		}
+		if err != nil {
+			return fmt.Errorf("%s: training the tokenizer: %w", run.Data, err)
+		}
+		cfg := textmodel.DefaultConfig(run.Arch, tok.Vocab().Len(), len(classes))
+		if run.Dim > 0 {
+			cfg.Dim = run.Dim
+		}
+		if run.Hidden > 0 {
+			cfg.Hidden = run.Hidden
+		}
+		if run.Layers > 0 {
+			cfg.Layers = run.Layers
+		}
+		if run.Dropout >= 0 {
+			cfg.Dropout = float32(run.Dropout)
+		}
+		if run.Buckets >= 0 && run.Arch == textmodel.ArchBOW {
+			cfg.Buckets = run.Buckets
+		}
+		if run.Arch == textmodel.ArchTransformer {
+			cfg.MaxLen = maxLen
+		}
+		if clf, err = textmodel.New(rng, cfg); err != nil {
+			return usageError{err}
+		}
+	}
+	dopt := textdata.DatasetOptions{MaxLen: maxLen, AddSpecial: addSpecial, FixedLen: true}
+	trainDS, err := textdata.NewDataset(trainD, tok, classes, dopt)
+	if err != nil {
+		return err
+	}
+	var valDS *textdata.Dataset
+	if valD != nil && len(valD.Examples) > 0 {
+		if valDS, err = textdata.NewDataset(valD, tok, classes, dopt); err != nil {
+			return err
+		}
+	}
+
+	var lossOpts []nn.LossOption
+	if run.Weights {
+		lossOpts = append(lossOpts, nn.WithWeight(tensor.FromSlice(textmodel.BalancedWeights(trainDS.ClassCounts()), len(classes))))
+	}
+	var params []*tensor.Tensor
+	for _, p := range nn.Parameters(clf) {
+		if p.RequiresGrad() {
+			params = append(params, p)
+		}
+	}
+	opt := optim.NewAdam(params, optim.AdamConfig{LR: run.LR})
+	cfg := train.Config{
+		Epochs:    run.Epochs,
+		Optimizer: opt,
+		Loss:      func(out, y *tensor.Tensor) *tensor.Tensor { return nn.CrossEntropy(out, y, lossOpts...) },
+		Train: data.NewLoader(trainDS, data.LoaderConfig{
+			BatchSize: run.BatchSize, Shuffle: true, Seed: run.Seed, Workers: 1, Prefetch: 4,
+		}),
+		Metrics:   []train.Metric{train.Accuracy()},
+		Progress:  a.stderr,
+		Scheduler: optim.NewCosineAnnealingLR(opt, run.Epochs, 0),
+		Callbacks: a.callbacks,
+	}
+	if valDS != nil {
+		cfg.Val = data.NewLoader(valDS, data.LoaderConfig{BatchSize: 256})
+	}
+	tr, err := a.startTracking(trk, "text", map[string]string{
+		"epochs": fmt.Sprint(run.Epochs), "lr": fmt.Sprint(run.LR), "batch_size": fmt.Sprint(run.BatchSize),
+		"seed": fmt.Sprint(run.Seed), "model": run.Arch, "data": run.Data, "label_col": run.LabelCol,
+		"train_examples": fmt.Sprint(trainDS.Len()), "pretrained": run.Pretrained, "lora_rank": fmt.Sprint(run.LoRARank),
+	})
+	if err != nil {
+		return err
+	}
+	defer tr.close()
+	if tr != nil {
+		cfg.Callbacks = a.callbacks
+	}
+	start := time.Now()
+	hist, err := train.Fit(cmd.Context(), clf, cfg)
+	secs := time.Since(start).Seconds()
+	if err != nil {
+		return err
+	}
+	nn.Eval(clf)
+	epochs := len(hist.Epochs)
+	result := map[string]any{
+		"task": "text", "arch": run.Arch, "out": run.Out, "epochs": epochs, "seconds": round3(secs),
+		"train_examples": trainDS.Len(), "classes": len(classes), "vocab_size": tok.Vocab().Len(),
+	}
+	final := map[string]float64{}
+	if valDS != nil {
+		pred := textmodel.Predictions(clf, valDS, 256)
+		cm := metrics.NewConfusionMatrix(pred, valDS.Targets(), len(classes))
+		rep := cm.Report()
+		perClass := map[string]float64{}
+		for i, s := range rep.PerClass {
+			perClass[names[i]] = round4(s.F1)
+		}
+		result["accuracy"] = round4(rep.Accuracy)
+		result["macro_f1"] = round4(rep.Macro.F1)
+		result["per_class_f1"] = perClass
+		result["val_examples"] = valDS.Len()
+		final["val_accuracy"], final["val_macro_f1"] = rep.Accuracy, rep.Macro.F1
+	}
+	for k, v := range lastLogs(hist) {
+		result[k] = jsonSafe(v)
+	}
+	op, err := textmodel.TokenizeOp(tok, maxLen, addSpecial)
+	if err != nil {
+		return err
+	}
+	meta := map[string]any{
+		"task": "text", "arch": run.Arch, "epochs": epochs, "batch_size": run.BatchSize, "lr": run.LR,
+		"seed": run.Seed, "optimizer": "adam", "loss": "cross_entropy", "class_weights": run.Weights,
+		"train_examples": trainDS.Len(), "train_seconds": round3(secs), "text_col": run.TextCol,
+		"label_col": run.LabelCol, "deepgo_version": version, "created": time.Now().UTC().Format(time.RFC3339),
+	}
+	if run.Pretrained != "" {
+		meta["pretrained"], meta["lora_rank"] = run.Pretrained, run.LoRARank
+	}
+	for k, v := range final {
+		meta[k] = round4(v)
+	}
+	if t, ok := clf.(*textmodel.Transformer); ok && run.LoRARank > 0 {
+		// Fold the adapters into the base weights: the package serves as a
+		// plain Transformer, with the same outputs.
+		textmodel.MergeLoRA(t)
+	}
+	pkg := &model.Package{
+		Name:   "text-" + run.Arch,
+		Module: clf,
+		Signature: model.Signature{
+			Inputs:  []model.TensorSpec{{Name: "ids", DType: model.DTypeInt64, Shape: []int{-1, -1}}},
+			Outputs: []model.TensorSpec{{Name: "logits", DType: model.DTypeFloat32, Shape: []int{-1, len(classes)}}},
+		},
+		Preprocess: []model.PreprocessOp{op},
+		Labels:     names,
+		Metadata:   meta,
+	}
+	if err := model.Save(run.Out, pkg); err != nil {
+		return err
+	}
+	tr.finish(final, epochs, run.Out)
+	if asJSON {
+		return a.writeJSON(result)
+	}
+	if valDS != nil {
+		fmt.Fprintf(a.stdout, "validation accuracy %.2f%%, macro-F1 %.4f", 100*final["val_accuracy"], final["val_macro_f1"])
+	} else {
+		fmt.Fprintf(a.stdout, "no validation data")
+	}
+	fmt.Fprintf(a.stdout, " (%s %s in %.1fs)\nsaved model package to %s\n", run.Arch, plural(epochs, "epoch"), secs, run.Out)
+	return nil
+}
+
+func round4(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return math.Round(v*1e4) / 1e4
+}
+
+// readLabelNames reads a TSV file whose first line is a header and whose
+// other lines are LABEL<TAB>NAME[<TAB>...], and returns the names of
+// classes in order (a class the file does not name keeps its label).
+func readLabelNames(path string, classes []string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for i, line := range strings.Split(strings.TrimRight(string(b), "\r\n"), "\n") {
+		if i == 0 || strings.TrimSpace(line) == "" {
+			continue
+		}
+		f := strings.Split(strings.TrimRight(line, "\r"), "\t")
+		if len(f) < 2 || strings.TrimSpace(f[1]) == "" {
+			return nil, fmt.Errorf("%s: line %d: want LABEL<TAB>NAME", path, i+1)
+		}
+		m[strings.TrimSpace(f[0])] = strings.TrimSpace(f[1])
+	}
+	out := make([]string, len(classes))
+	seen := map[string]bool{}
+	for i, c := range classes {
+		out[i] = c
+		if n, ok := m[c]; ok {
+			out[i] = n
+		}
+		if seen[out[i]] {
+			return nil, fmt.Errorf("%s: name %q is given to two classes", path, out[i])
+		}
+		seen[out[i]] = true
+	}
+	return out, nil
+}
