@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deepgo/deepgo/apps/digits"
 	"github.com/deepgo/deepgo/data/mnist"
 	"github.com/deepgo/deepgo/internal/kernels"
 	"github.com/deepgo/deepgo/nn"
@@ -95,19 +96,8 @@ func (e *env) batches(b int, flat bool) []batch {
 	return out
 }
 
-// newCNN is the seed CNN: Conv2D(1,32,3)→ReLU→MaxPool(2)→Flatten→
-// Linear(5408,64)→ReLU→Linear(64,10).
-func newCNN(r *tensor.RNG) nn.Module {
-	return nn.NewSequential(
-		nn.NewConv2D(r, 1, 32, 3, tensor.Conv2DOptions{}, true),
-		&nn.ReLU{},
-		nn.NewMaxPool2D(2),
-		nn.NewFlatten(),
-		nn.NewLinear(r, 32*13*13, 64, true),
-		&nn.ReLU{},
-		nn.NewLinear(r, 64, 10, true),
-	)
-}
+// newCNN is the seed CNN (digits.CNN).
+func newCNN(r *tensor.RNG) nn.Module { return digits.CNN(r) }
 
 // newMLP is the MLP 784-128-10 with a ReLU.
 func newMLP(r *tensor.RNG) nn.Module {

@@ -4,26 +4,15 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/deepgo/deepgo/apps/digits"
 	"github.com/deepgo/deepgo/internal/testutil"
 	"github.com/deepgo/deepgo/nn"
 	"github.com/deepgo/deepgo/optim"
 	"github.com/deepgo/deepgo/tensor"
 )
 
-// seedCNN is the reference MNIST network: Conv2D(1→32, 3×3) → ReLU →
-// MaxPool(2) → Flatten → Linear(5408, 64) → ReLU → Linear(64, 10).
-func seedCNN(seed uint64) *nn.Sequential {
-	r := tensor.NewRNG(seed)
-	return nn.NewSequential(
-		nn.NewConv2D(r, 1, 32, 3, tensor.Conv2DOptions{}, true),
-		&nn.ReLU{},
-		nn.NewMaxPool2D(2),
-		nn.NewFlatten(),
-		nn.NewLinear(r, 32*13*13, 64, true),
-		&nn.ReLU{},
-		nn.NewLinear(r, 64, 10, true),
-	)
-}
+// seedCNN is the reference MNIST network (digits.CNN).
+func seedCNN(seed uint64) *nn.Sequential { return digits.CNN(tensor.NewRNG(seed)) }
 
 // seedMLP is Flatten → Linear(784, 128) → ReLU → Linear(128, 10).
 func seedMLP(seed uint64) *nn.Sequential {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/deepgo/deepgo/apps/digits"
 	"github.com/deepgo/deepgo/nn"
 	"github.com/deepgo/deepgo/tensor"
 )
@@ -15,22 +16,9 @@ func mnistNet(arch string, seed uint64) (*nn.Sequential, error) {
 	r := tensor.NewRNG(seed)
 	switch arch {
 	case "cnn":
-		return nn.NewSequential(
-			nn.NewConv2D(r, 1, 32, 3, tensor.Conv2DOptions{}, true),
-			&nn.ReLU{},
-			nn.NewMaxPool2D(2),
-			nn.NewFlatten(),
-			nn.NewLinear(r, 32*13*13, 64, true),
-			&nn.ReLU{},
-			nn.NewLinear(r, 64, 10, true),
-		), nil
+		return digits.CNN(r), nil
 	case "mlp":
-		return nn.NewSequential(
-			nn.NewFlatten(),
-			nn.NewLinear(r, 28*28, 128, true),
-			&nn.ReLU{},
-			nn.NewLinear(r, 128, 10, true),
-		), nil
+		return digits.MLP(r), nil
 	}
 	return nil, usageError{fmt.Errorf("--model %q: want cnn or mlp", arch)}
 }
