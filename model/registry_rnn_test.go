@@ -31,41 +31,7 @@ func TestRNNLayersRoundTripThroughSpec(t *testing.T) {
 		{nn.NewGRU(r, 3, 2, nn.RNNOptions{NumLayers: 1, Bias: true, BatchFirst: true, Bidirectional: true}), seqBF},
 	}
 	for _, c := range cases {
-		spec, err := model.Spec(c.m)
-		if err != nil {
-			t.Fatalf("Spec(%T): %v", c.m, err)
-		}
-		name := spec.Type + " " + string(spec.Config)
-		var back model.LayerSpec
-		if err := json.Unmarshal([]byte(jsonOf(t, spec)), &back); err != nil {
-			t.Fatal(err)
-		}
-		built, err := model.Build(back, model.BuildOptions{RNG: tensor.NewRNG(99)})
-		if err != nil {
-			t.Fatalf("%s: Build: %v", name, err)
-		}
-		if reflect.TypeOf(built) != reflect.TypeOf(c.m) {
-			t.Errorf("%s: built a %T", name, built)
-		}
-		spec2, err := model.Spec(built)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a, b := jsonOf(t, spec), jsonOf(t, spec2); a != b {
-			t.Errorf("%s: spec changed in the round trip:\n%s\n%s", name, a, b)
-		}
-		sd := nn.StateDict(c.m)
-		if got, want := sortedKeys(nn.StateDict(built)), sortedKeys(sd); !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: state dict keys %v, want %v", name, got, want)
-		}
-		if err := nn.LoadStateDict(built, sd, true); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		nn.Eval(c.m)
-		nn.Eval(built)
-		var want, got *tensor.Tensor
-		tensor.NoGrad(func() { want, got = c.m.Forward(c.x), built.Forward(c.x) })
-		bitwiseEqual(t, name, got, want)
+		roundTrip(t, "", c.m, c.x)
 	}
 }
 

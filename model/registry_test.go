@@ -69,43 +69,8 @@ func layerCases() []layerCase {
 func TestEveryLayerRoundTripsThroughSpec(t *testing.T) {
 	covered := map[string]bool{}
 	for _, c := range layerCases() {
-		spec, err := model.Spec(c.m)
-		if err != nil {
-			t.Fatalf("Spec(%T): %v", c.m, err)
-		}
+		spec := roundTrip(t, fmt.Sprintf("%T", c.m), c.m, c.x)
 		covered[spec.Type] = true
-		name := fmt.Sprintf("%T %s", c.m, spec.Config)
-		// Through JSON, as in model.json.
-		var back model.LayerSpec
-		if err := json.Unmarshal([]byte(jsonOf(t, spec)), &back); err != nil {
-			t.Fatal(err)
-		}
-		built, err := model.Build(back, model.BuildOptions{RNG: tensor.NewRNG(99)})
-		if err != nil {
-			t.Fatalf("%s: Build: %v", name, err)
-		}
-		if reflect.TypeOf(built) != reflect.TypeOf(c.m) {
-			t.Errorf("%s: built a %T", name, built)
-		}
-		spec2, err := model.Spec(built)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a, b := jsonOf(t, spec), jsonOf(t, spec2); a != b {
-			t.Errorf("%s: spec changed in the round trip:\n%s\n%s", name, a, b)
-		}
-		sd, sd2 := nn.StateDict(c.m), nn.StateDict(built)
-		if !reflect.DeepEqual(sortedKeys(sd), sortedKeys(sd2)) {
-			t.Errorf("%s: state dict keys %v, want %v", name, sortedKeys(sd2), sortedKeys(sd))
-		}
-		if err := nn.LoadStateDict(built, sd, true); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		nn.Eval(c.m)
-		nn.Eval(built)
-		var want, got *tensor.Tensor
-		tensor.NoGrad(func() { want, got = c.m.Forward(c.x), built.Forward(c.x) })
-		bitwiseEqual(t, name, got, want)
 	}
 	// Sequence layers have their own round-trip tests
 	// (registry_transformer_test.go, registry_rnn_test.go).
@@ -304,4 +269,54 @@ func TestSpecErrors(t *testing.T) {
 	oneLine(t, err, "nil module")
 	_, err = model.Spec(nn.NewSequential(&nn.ReLU{}, &opaque{}))
 	oneLine(t, err, "layers[1]", "*model_test.opaque", "RegisterEncoder")
+}
+
+// roundTrip sends m through spec → JSON → Build and checks that the rebuilt
+// layer has m's type, spec and state-dict keys and, with m's weights loaded
+// strictly, bitwise the same eval-mode output on x. It returns m's spec and
+// the rebuilt layer for further checks.
+func roundTrip(t *testing.T, what string, m nn.Module, x *tensor.Tensor) model.LayerSpec {
+	t.Helper()
+	spec, _ := roundTripBuilt(t, what, m, x)
+	return spec
+}
+
+func roundTripBuilt(t *testing.T, what string, m nn.Module, x *tensor.Tensor) (model.LayerSpec, nn.Module) {
+	t.Helper()
+	spec, err := model.Spec(m)
+	if err != nil {
+		t.Fatalf("Spec(%s): %v", what, err)
+	}
+	name := what + " " + spec.Type + " " + string(spec.Config)
+	var back model.LayerSpec
+	if err := json.Unmarshal([]byte(jsonOf(t, spec)), &back); err != nil {
+		t.Fatal(err)
+	}
+	built, err := model.Build(back, model.BuildOptions{RNG: tensor.NewRNG(99)})
+	if err != nil {
+		t.Fatalf("%s: Build: %v", name, err)
+	}
+	if reflect.TypeOf(built) != reflect.TypeOf(m) {
+		t.Errorf("%s: built a %T", name, built)
+	}
+	spec2, err := model.Spec(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := jsonOf(t, spec), jsonOf(t, spec2); a != b {
+		t.Errorf("%s: spec changed in the round trip:\n%s\n%s", name, a, b)
+	}
+	sd := nn.StateDict(m)
+	if got, want := sortedKeys(nn.StateDict(built)), sortedKeys(sd); !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: state dict keys %v, want %v", name, got, want)
+	}
+	if err := nn.LoadStateDict(built, sd, true); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	nn.Eval(m)
+	nn.Eval(built)
+	var want, got *tensor.Tensor
+	tensor.NoGrad(func() { want, got = m.Forward(x), built.Forward(x) })
+	bitwiseEqual(t, name, got, want)
+	return spec, built
 }
