@@ -334,6 +334,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{"missing model", []string{"predict", "--model", filepath.Join(dir, "none"), png}, 1, []string{filepath.Join(dir, "none", "model.json"), "no such file"}},
 		{"unknown layer", []string{"summary", "--model", bad}, 1, []string{filepath.Join(bad, "model.json"), "unknown layer type \"Swish9\""}},
 		{"corrupt checkpoint", []string{"train", "tabular", "--resume", ck}, 1, []string{"model.safetensors"}},
+		{"checkpoint of another task", []string{"train", "mnist", "--resume", ck}, 1, []string{ck, `"tabular" run, not mnist`}},
 		{"truncated IDX", []string{"train", "mnist", "--data", mn, "--out", filepath.Join(dir, "m")}, 1, []string{mn, filepath.Base(trunc), "truncated"}},
 		{"missing CSV", []string{"train", "tabular", "--data", filepath.Join(dir, "no.csv"), "--label-col", "class"}, 1, []string{"no.csv", "no such file"}},
 		{"CSV lacks column", []string{"predict", "--model", tab, short}, 1, []string{short, `"x2"`}},

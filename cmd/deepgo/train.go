@@ -125,6 +125,24 @@ func saveRunConfig(dir string, v any) error {
 	return os.Rename(tmp, filepath.Join(dir, runFile))
 }
 
+// resumeSettings merges the settings recorded in the checkpoint at resume
+// into run (flags given on the command line win) after checking that the
+// checkpoint is of a task run, and returns the checkpoint directory.
+func resumeSettings[T any](cmd *cobra.Command, resume, task string, run *T, taskOf func(T) string) (string, error) {
+	var rec T
+	dir, found, err := loadRunConfig(resume, &rec)
+	if err != nil {
+		return "", err
+	}
+	if found {
+		if got := taskOf(rec); got != task {
+			return "", fmt.Errorf("%s: the checkpoint is of a %q run, not %s", resume, got, task)
+		}
+		mergeUnchanged(cmd, run, rec)
+	}
+	return dir, nil
+}
+
 // loadRunConfig reads the settings recorded by saveRunConfig for a --resume
 // path (the checkpoint directory, or its "last" or "best" subdirectory) into
 // v. It returns the checkpoint directory, and found = false when the path

@@ -63,16 +63,9 @@ default OUT.ckpt); --resume DIR continues it with the recorded settings.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if resume != "" {
-				var rec mnistRun
-				dir, found, err := loadRunConfig(resume, &rec)
+				dir, err := resumeSettings(cmd, resume, "mnist", &run, func(r mnistRun) string { return r.Task })
 				if err != nil {
 					return err
-				}
-				if found {
-					if rec.Task != "mnist" {
-						return fmt.Errorf("%s: the checkpoint is of a %q run, not mnist", resume, rec.Task)
-					}
-					mergeUnchanged(cmd, &run, rec)
 				}
 				if ckptDir == "" {
 					ckptDir = dir

@@ -47,16 +47,9 @@ or else --val-split of the rows (0 for none).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if resume != "" {
-				var rec tabularRun
-				dir, found, err := loadRunConfig(resume, &rec)
+				dir, err := resumeSettings(cmd, resume, "tabular", &run, func(r tabularRun) string { return r.Task })
 				if err != nil {
 					return err
-				}
-				if found {
-					if rec.Task != "tabular" {
-						return fmt.Errorf("%s: the checkpoint is of a %q run, not tabular", resume, rec.Task)
-					}
-					mergeUnchanged(cmd, &run, rec)
 				}
 				if ckptDir == "" {
 					ckptDir = dir
