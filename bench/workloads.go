@@ -137,21 +137,25 @@ func runSgemm(ctx context.Context, e *env, n, t int) ([]Result, error) {
 }
 
 // runTrain times training steps of a fresh model at batch size b and
-// counts the allocations per step.
+// counts the allocations per step. A step is what train.Fit runs: in a
+// step arena (tensor.Arena) that is reset after the loss is read.
 func runTrain(ctx context.Context, e *env, name string, mk func(*tensor.RNG) nn.Module, b int, flat bool) ([]Result, error) {
 	return withThreads(e.opt.Threads, func() ([]Result, error) {
 		model := mk(tensor.NewRNG(e.opt.Seed))
 		nn.Train(model)
 		opt := optim.NewAdam(nn.Parameters(model), optim.AdamConfig{LR: 1e-3})
 		bs := e.batches(b, flat)
+		arena := tensor.NewArena()
 		i := 0
 		steps, d, mallocs, err := timeSteps(ctx, e.opt, func() {
 			bt := bs[i%len(bs)]
 			i++
 			opt.ZeroGrad()
-			loss := nn.CrossEntropy(model.Forward(bt.x), bt.y)
+			loss := nn.CrossEntropy(model.Forward(arena.Adopt(bt.x)), bt.y)
 			loss.Backward()
 			opt.Step()
+			loss.Item() // read as Fit reads it, before Reset
+			arena.Reset()
 		})
 		if err != nil {
 			return nil, err

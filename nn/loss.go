@@ -135,18 +135,18 @@ func reduce(l *tensor.Tensor, r Reduction) *tensor.Tensor {
 // WithReduction; the results, including the weighted-mean normalisation and
 // label smoothing with weights, match PyTorch.
 func CrossEntropy(logits, target *tensor.Tensor, opts ...LossOption) *tensor.Tensor {
+	fusable := func(logits, target *tensor.Tensor) bool {
+		return logits.DType() == tensor.Float32 && target.DType() == tensor.Int64 && logits.Dim() == 2 &&
+			target.Dim() == 1 && target.Size(0) == logits.Size(0)
+	}
+	if len(opts) == 0 && fusable(logits, target) {
+		// The most common case, without building a config.
+		return fusedCrossEntropy(logits, target, -100, false)
+	}
 	c := config("CrossEntropy", optReduction|optWeight|optIgnore|optSmoothing, opts)
 	logits, target, unbatched := batchify("CrossEntropy", logits, target)
-	if target.DType() == tensor.Int64 && logits.Dim() == 2 && target.Dim() == 1 && target.Size(0) == logits.Size(0) &&
-		c.weight == nil && c.smoothing == 0 && c.reduction != ReduceNone {
-		// The common case as one fused op.
-		nc := int64(logits.Size(1))
-		for _, t := range target.Int64s() {
-			if t != c.ignoreIndex && (t < 0 || t >= nc) {
-				panic(fmt.Sprintf("nn.CrossEntropy: target %d out of range for %d classes (input shape %v)", t, nc, logits.Shape()))
-			}
-		}
-		return tensor.SoftmaxCrossEntropy(logits, target, c.ignoreIndex, c.reduction == ReduceSum)
+	if fusable(logits, target) && c.weight == nil && c.smoothing == 0 && c.reduction != ReduceNone {
+		return fusedCrossEntropy(logits, target, c.ignoreIndex, c.reduction == ReduceSum)
 	}
 	logp := tensor.LogSoftmax(logits, 1)
 	var out *tensor.Tensor
@@ -159,6 +159,18 @@ func CrossEntropy(logits, target *tensor.Tensor, opts ...LossOption) *tensor.Ten
 		out = tensor.Reshape(out)
 	}
 	return out
+}
+
+// fusedCrossEntropy is CrossEntropy of logits [N, C] and class targets [N]
+// as one fused op (tensor.SoftmaxCrossEntropy).
+func fusedCrossEntropy(logits, target *tensor.Tensor, ignoreIndex int64, sum bool) *tensor.Tensor {
+	nc := int64(logits.Size(1))
+	for _, t := range target.Int64s() {
+		if t != ignoreIndex && (t < 0 || t >= nc) {
+			panic(fmt.Sprintf("nn.CrossEntropy: target %d out of range for %d classes (input shape %v)", t, nc, logits.Shape()))
+		}
+	}
+	return tensor.SoftmaxCrossEntropy(logits, target, ignoreIndex, sum)
 }
 
 // NLLLoss is torch.nn.functional.nll_loss: the negative log-likelihood of

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math"
+	"sync"
 
 	"github.com/deepgo/deepgo/internal/kernels"
 )
@@ -10,15 +11,42 @@ import (
 // (including at 0), as in PyTorch.
 func ReLU(a *Tensor) *Tensor {
 	mustFloat("ReLU", a)
-	out := newOut(a.shape)
+	out := newOutIn(a.arena, a.shape)
+	j := reluJobs.Get().(*reluJob)
+	j.dst, j.src = out.data, a.data
 	n := len(a.data)
-	parallelForWork(n, n, func(lo, hi int) { kernels.ReLU(out.data[lo:hi], a.data[lo:hi]) })
-	return record("ReLU", out, func(g *Tensor) []*Tensor {
-		ga := newGrad(false, g.shape...)
-		parallelForWork(n, n, func(lo, hi int) { kernels.ReLUGrad(ga.data[lo:hi], g.data[lo:hi], out.data[lo:hi]) })
-		return []*Tensor{ga}
-	}, a)
+	parallelForWork(n, n, j.forward)
+	j.dst, j.src = nil, nil
+	reluJobs.Put(j)
+	return recordFn("ReLU", out, reluBackward, nil, false, a)
 }
+
+// reluBackward is the rule of ReLU.
+func reluBackward(out, g *Tensor) []*Tensor {
+	ga := newGrad(false, g.shape...)
+	j := reluJobs.Get().(*reluJob)
+	j.dst, j.src, j.out = ga.data, g.data, out.data
+	n := len(g.data)
+	parallelForWork(n, n, j.backward)
+	j.dst, j.src, j.out = nil, nil, nil
+	reluJobs.Put(j)
+	out.ctx.gin[0] = ga
+	return out.ctx.gin[:1]
+}
+
+// reluJob is the work of one ReLU call for parallelForWork, with its chunk
+// functions bound once (jobs are reused through reluJobs).
+type reluJob struct {
+	dst, src, out     []float32
+	forward, backward func(lo, hi int)
+}
+
+var reluJobs = sync.Pool{New: func() any {
+	j := new(reluJob)
+	j.forward = func(lo, hi int) { kernels.ReLU(j.dst[lo:hi], j.src[lo:hi]) }
+	j.backward = func(lo, hi int) { kernels.ReLUGrad(j.dst[lo:hi], j.src[lo:hi], j.out[lo:hi]) }
+	return j
+}}
 
 // LeakyReLU returns a where a > 0 and slope*a elsewhere.
 func LeakyReLU(a *Tensor, slope float32) *Tensor {

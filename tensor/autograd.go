@@ -61,8 +61,12 @@ func (t *Tensor) ZeroGrad() {
 }
 
 // Detach returns a tensor sharing t's storage that is cut off from the graph.
+// The result of detaching a tensor of a step arena belongs to the arena too.
 func (t *Tensor) Detach() *Tensor {
-	return &Tensor{shape: t.shape, data: t.data, ints: t.ints, dtype: t.dtype}
+	t.mustLive("Detach")
+	out := newViewIn(t.arena, t.shape)
+	out.data, out.ints, out.dtype = t.data, t.ints, t.dtype
+	return out
 }
 
 // Op returns the name of the op that produced t, or "" for a leaf.
@@ -94,6 +98,35 @@ func record(op string, out *Tensor, backward func(g *Tensor) []*Tensor, inputs .
 	}
 	out.requiresGrad = true
 	out.node = node{op: op, backward: backward}
+	setInputs(out, inputs)
+	return out
+}
+
+// recordFn is record for a closure-free rule: fn(out, g) returns one
+// gradient per input, normally out.ctx.gin[:len(inputs)]; aux and flag
+// are kept in the node for it. Nothing is allocated for up to 3 inputs.
+func recordFn(op string, out *Tensor, fn func(out, g *Tensor) []*Tensor, aux any, flag bool, inputs ...*Tensor) *Tensor {
+	if !IsGradEnabled() {
+		return out
+	}
+	need := false
+	for _, in := range inputs {
+		if in != nil && in.requiresGrad {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return out
+	}
+	out.requiresGrad = true
+	out.node = node{op: op, fn: fn, aux: aux, flag: flag}
+	setInputs(out, inputs)
+	return out
+}
+
+// setInputs stores inputs in out's node and makes the node out's ctx.
+func setInputs(out *Tensor, inputs []*Tensor) {
 	if len(inputs) <= len(out.node.inputsArr) {
 		n := copy(out.node.inputsArr[:], inputs)
 		out.node.inputs = out.node.inputsArr[:n:n]
@@ -101,7 +134,6 @@ func record(op string, out *Tensor, backward func(g *Tensor) []*Tensor, inputs .
 		out.node.inputs = append([]*Tensor(nil), inputs...)
 	}
 	out.ctx = &out.node
-	return out
 }
 
 // NeedsGrad reports whether a gradient must be computed for t during Backward.
@@ -113,58 +145,79 @@ func (t *Tensor) Backward() {
 	if t.Numel() != 1 {
 		panic(fmt.Sprintf("tensor.Backward: called on a tensor of shape %v; use BackwardWith for non-scalars", t.shape))
 	}
-	t.BackwardWith(OnesLike(t))
+	t.backward(nil)
 }
 
 // BackwardWith back-propagates the gradient g (shaped like t) through the graph.
 func (t *Tensor) BackwardWith(g *Tensor) {
+	g.mustLive("BackwardWith")
+	t.backward(g)
+}
+
+// backward runs Backward from t with the output gradient g, or with ones
+// (the engine's own seed, for a one-element t) when g is nil.
+func (t *Tensor) backward(g *Tensor) {
+	t.mustLive("Backward")
 	if !t.requiresGrad {
 		panic(fmt.Sprintf("tensor.Backward: tensor of shape %v does not require grad (no input was marked with SetRequiresGrad)", t.shape))
 	}
-	if !SameShape(g.shape, t.shape) {
+	if g != nil && !SameShape(g.shape, t.shape) {
 		panic(fmt.Sprintf("tensor.BackwardWith: gradient shape %v does not match tensor shape %v", g.shape, t.shape))
 	}
 	e := enginePool.Get().(*engine)
 	defer e.release()
+	if g == nil {
+		e.seed = Tensor{}
+		e.seed.setShape(t.shape)
+		e.seedData[0] = 1
+		e.seed.data = e.seedData[:]
+		g = &e.seed
+	}
 	e.topoOrder(t)
 	e.grads[t.slot] = g
-	NoGrad(func() {
-		for i := len(e.order) - 1; i >= 0; i-- {
-			x := e.order[i]
-			gx := e.grads[i]
-			if gx == nil {
-				continue
-			}
-			e.grads[i] = nil
-			if x.ctx == nil {
-				accumulate(x, gx)
-				continue
-			}
-			gin := x.ctx.backward(gx)
-			if len(gin) != len(x.ctx.inputs) {
-				panic(fmt.Sprintf("tensor: backward of %s returned %d gradients for %d inputs", x.ctx.op, len(gin), len(x.ctx.inputs)))
-			}
-			for j, in := range x.ctx.inputs {
-				gi := gin[j]
-				if gi == nil || in == nil || !in.requiresGrad {
-					continue
-				}
-				if gi.pooled {
-					e.recycle = append(e.recycle, gi)
-				}
-				if !SameShape(gi.shape, in.shape) {
-					gi = sumToGrad(gi, in.shape)
-					e.recycle = append(e.recycle, gi)
-				}
-				k := in.slot
-				if prev := e.grads[k]; prev != nil {
-					gi = addGrads(prev, gi)
-					e.recycle = append(e.recycle, gi)
-				}
-				e.grads[k] = gi
-			}
+	noGradDepth.Add(1) // as NoGrad, without a closure
+	defer noGradDepth.Add(-1)
+	for i := len(e.order) - 1; i >= 0; i-- {
+		x := e.order[i]
+		gx := e.grads[i]
+		if gx == nil {
+			continue
 		}
-	})
+		e.grads[i] = nil
+		if x.ctx == nil {
+			accumulate(x, gx)
+			continue
+		}
+		var gin []*Tensor
+		if x.ctx.fn != nil {
+			gin = x.ctx.fn(x, gx)
+		} else {
+			gin = x.ctx.backward(gx)
+		}
+		if len(gin) != len(x.ctx.inputs) {
+			panic(fmt.Sprintf("tensor: backward of %s returned %d gradients for %d inputs", x.ctx.op, len(gin), len(x.ctx.inputs)))
+		}
+		for j, in := range x.ctx.inputs {
+			gi := gin[j]
+			gin[j] = nil // the node must not keep gradients that are recycled
+			if gi == nil || in == nil || !in.requiresGrad {
+				continue
+			}
+			if gi.pooled || gi.gradView {
+				e.recycle = append(e.recycle, gi)
+			}
+			if !SameShape(gi.shape, in.shape) {
+				gi = sumToGrad(gi, in.shape)
+				e.recycle = append(e.recycle, gi)
+			}
+			k := in.slot
+			if prev := e.grads[k]; prev != nil {
+				gi = addGrads(prev, gi)
+				e.recycle = append(e.recycle, gi)
+			}
+			e.grads[k] = gi
+		}
+	}
 }
 
 // engine is the reusable working state of one Backward call.
@@ -174,6 +227,10 @@ type engine struct {
 	grads   []*Tensor // gradient of order[i], while pending
 	stack   []frame
 	recycle []*Tensor // newGrad tensors to release at the end
+	// seed is Backward's output gradient (a one-element tensor of ones);
+	// backward rules do not keep their arguments, so it can live here.
+	seed     Tensor
+	seedData [1]float32
 }
 
 type frame struct {
@@ -189,14 +246,24 @@ var (
 
 // release recycles the gradients of the finished call and returns e to the pool.
 func (e *engine) release() {
+	// A gradient may be listed twice (a rule may return one tensor for
+	// two inputs): keep each once, then release them together.
+	n := 0
 	for _, g := range e.recycle {
-		if g.pooled {
+		switch {
+		case g.pooled:
 			g.pooled = false
-			putBuf(g.data)
-			g.data = nil
+		case g.gradView:
+			g.gradView, g.data = false, nil // the storage is not its own
+		default:
+			continue
 		}
+		e.recycle[n] = g
+		n++
 	}
+	putGrads(e.recycle[:n])
 	clear(e.recycle)
+	e.seed = Tensor{}
 	clear(e.order)
 	clear(e.grads)
 	clear(e.stack)
@@ -224,6 +291,7 @@ func (e *engine) topoOrder(root *Tensor) {
 		if in == nil || !in.requiresGrad || in.mark == e.mark {
 			continue
 		}
+		in.mustLive("Backward")
 		in.mark = e.mark
 		e.stack = append(e.stack, frame{t: in})
 	}

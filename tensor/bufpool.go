@@ -16,8 +16,11 @@ import "sync"
 //     the same Backward call), a leaf's Grad() is always a separate buffer
 //     that gradients are added into, and no backward rule keeps its
 //     argument or its results beyond its own call.
-//   - A released tensor's storage is cut off (data set to nil), so a bug
-//     that keeps one shows up as a panic rather than as wrong numbers.
+//   - A released tensor's storage is cut off (data set to nil) and the
+//     Tensor value itself goes to a free list that newGrad draws from; a
+//     gradient is engine-internal (a leaf's Grad() is a copy), and the
+//     engine clears every reference to it (node.gin, its own lists)
+//     before releasing it.
 //   - Ops may also take scratch space with getBuf and give it back with
 //     putBuf before they return.
 //
@@ -32,9 +35,13 @@ const (
 	minPooledLen = 64
 )
 
+// maxFreeGrads bounds the number of idle gradient Tensor values kept.
+const maxFreeGrads = 256
+
 var bufFree = struct {
 	sync.Mutex
 	lists map[int][][]float32
+	grads []*Tensor // released newGrad tensors, for reuse by newGrad
 }{lists: map[int][][]float32{}}
 
 // getBuf returns a buffer of length n with unspecified contents.
@@ -86,9 +93,54 @@ func newGrad(zero bool, shape ...int) *Tensor {
 	} else {
 		d = getBuf(n)
 	}
-	t := shaped(shape)
+	t := gradTensor(shape)
 	t.data, t.pooled = d, true
 	return t
+}
+
+// newGradView makes a gradient that shares data (another gradient's
+// storage) under shape, for the backward rules of views. Backward
+// recycles the Tensor value, not the storage.
+func newGradView(shape []int, data []float32) *Tensor {
+	t := gradTensor(shape)
+	t.data, t.gradView = data, true
+	return t
+}
+
+// gradTensor returns a Tensor value from the gradients' free list (or a
+// new one) with the given shape.
+func gradTensor(shape []int) *Tensor {
+	var t *Tensor
+	bufFree.Lock()
+	if k := len(bufFree.grads); k > 0 {
+		t = bufFree.grads[k-1]
+		bufFree.grads[k-1] = nil
+		bufFree.grads = bufFree.grads[:k-1]
+	}
+	bufFree.Unlock()
+	if t == nil {
+		t = new(Tensor)
+	}
+	t.setShape(shape)
+	return t
+}
+
+// putGrads releases gradients made by newGrad: their buffers go back to
+// the pool and their Tensor values to a free list for newGrad (the engine
+// is their only holder; see the rules above).
+func putGrads(gs []*Tensor) {
+	for _, g := range gs {
+		putBuf(g.data)
+		*g = Tensor{}
+	}
+	bufFree.Lock()
+	for _, g := range gs {
+		if len(bufFree.grads) >= maxFreeGrads {
+			break
+		}
+		bufFree.grads = append(bufFree.grads, g)
+	}
+	bufFree.Unlock()
 }
 
 // newOut makes a float32 tensor of the given shape for an op's result whose

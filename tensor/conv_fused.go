@@ -26,8 +26,9 @@ func Conv2DReLUMaxPool(x, w, b *Tensor, conv Conv2DOptions, pool Pool2DOptions) 
 	const op = "Conv2DReLUMaxPool"
 	mustFloat(op, x, w)
 	geo, _, cout := convGeometry(op, x, w, b, conv)
-	probe := &Tensor{shape: []int{x.shape[0], cout, geo.OH, geo.OW}}
-	g := poolGeometry(op, probe, pool, true)
+	cshape := [4]int{x.shape[0], cout, geo.OH, geo.OW}
+	probe := Tensor{shape: cshape[:]} // the convolution's output, for poolGeometry
+	g := poolGeometry(op, &probe, pool, true)
 	if !g.tiled() {
 		return MaxPool2D(Conv2DReLU(x, w, b, conv), pool)
 	}
@@ -54,209 +55,303 @@ func conv2D(op string, x, w, b *Tensor, opt Conv2DOptions, relu bool, pool *pool
 		mustFloat(op, b)
 	}
 	geo, groups, cout := convGeometry(op, x, w, b, opt)
-	n := x.shape[0]
-	cinG, coutG := geo.C/groups, cout/groups
-	rowsG := cinG * geo.KH * geo.KW // rows of the column matrix per group
-	ncol := geo.ColCols()           // OH·OW
-	inSize := geo.C * geo.H * geo.W
-	convSize := cout * ncol
-	colLen := geo.ColRows() * ncol
-	oshape := [4]int{n, cout, geo.OH, geo.OW}
-	pooledSize := 0
+	a := arenaOf(x)
+	s := newConvState(a)
+	s.x, s.w, s.b = x, w, b
+	s.geo, s.groups, s.cout, s.relu = geo, groups, cout, relu
+	s.n = x.shape[0]
+	s.cinG, s.coutG = geo.C/groups, cout/groups
+	s.rowsG = s.cinG * geo.KH * geo.KW // rows of the column matrix per group
+	s.ncol = geo.ColCols()             // OH·OW
+	s.inSize = geo.C * geo.H * geo.W
+	s.convSize = cout * s.ncol
+	s.colLen = geo.ColRows() * s.ncol
+	oshape := [4]int{s.n, cout, geo.OH, geo.OW}
+	s.pooledSize = 0
+	s.hasPool = pool != nil
 	if pool != nil {
-		oshape = [4]int{n, cout, pool.oh, pool.ow}
-		pooledSize = pool.oh * pool.ow
+		s.pool = *pool
+		oshape = [4]int{s.n, cout, pool.oh, pool.ow}
+		s.pooledSize = pool.oh * pool.ow
 	}
-	outSize := cout * oshape[2] * oshape[3]
-
+	s.outSize = cout * oshape[2] * oshape[3]
 	// A 1×1 window with stride 1 and no padding reads the image as it is.
-	direct := geo.KH == 1 && geo.KW == 1 && geo.SH == 1 && geo.SW == 1 && geo.PH == 0 && geo.PW == 0
-	sampleCol := func(s int, col []float32) []float32 {
-		img := x.data[s*inSize : (s+1)*inSize]
-		if direct {
-			return img
-		}
-		kernels.Im2Col(geo, img, col)
-		return col
-	}
-	colScratch := func() []float32 {
-		if direct {
-			return nil
-		}
-		return getBuf(colLen)
-	}
-	work := n * (colLen + convSize) * max(1, min(rowsG, 16))
+	s.direct = geo.KH == 1 && geo.KW == 1 && geo.SH == 1 && geo.SW == 1 && geo.PH == 0 && geo.PW == 0
+	s.work = s.n * (s.colLen + s.convSize) * max(1, min(s.rowsG, 16))
 
-	out := newOut(oshape[:])
-	var arg []uint8 // pooling winners, for the backward pass
+	out := newOutIn(a, oshape[:])
+	s.out = out
+	s.arg = s.arg[:0] // pooling winners, for the backward pass
 	if pool != nil && IsGradEnabled() && (x.requiresGrad || w.requiresGrad || b.NeedsGrad()) {
-		arg = make([]uint8, len(out.data))
+		if cap(s.arg) < len(out.data) {
+			s.arg = make([]uint8, len(out.data))
+		}
+		s.arg = s.arg[:len(out.data)]
 	}
-	parallelForWork(n, work, func(s0, s1 int) {
-		col := colScratch()
-		var buf []float32
-		if pool != nil {
-			buf = getBuf(convSize)
-		}
-		for s := s0; s < s1; s++ {
-			c := sampleCol(s, col)
-			o := out.data[s*outSize : (s+1)*outSize]
-			if pool != nil {
-				o = buf
-			}
-			for g := 0; g < groups; g++ {
-				// out[g] (coutG×ncol) = w[g] (coutG×rowsG) · col[g] (rowsG×ncol)
-				gemm(false, false, coutG, ncol, rowsG, w.data[g*coutG*rowsG:], rowsG,
-					c[g*rowsG*ncol:], ncol, 0, o[g*coutG*ncol:], ncol)
-			}
-			if rowsG == 0 {
-				clear(o)
-			}
-			if pool != nil && pool.kh == 2 && pool.kw == 2 {
-				// Bias, ReLU and pooling in one sweep over the plane.
-				po := out.data[s*outSize : (s+1)*outSize]
-				for ch := 0; ch < cout; ch++ {
-					var bv float32
-					if b != nil {
-						bv = b.data[ch]
-					}
-					var a []uint8
-					if arg != nil {
-						a = arg[s*outSize+ch*pooledSize : s*outSize+(ch+1)*pooledSize]
-					}
-					maxPoolBiasReLU2x2(o[ch*ncol:(ch+1)*ncol], po[ch*pooledSize:(ch+1)*pooledSize], a, bv, pool.w, pool.oh, pool.ow)
-				}
-				continue
-			}
-			if b != nil {
-				kernels.AddRowBias(o, cout, ncol, b.data)
-			}
-			if relu {
-				kernels.ReLU(o, o)
-			}
-			if pool != nil {
-				po := out.data[s*outSize : (s+1)*outSize]
-				for ch := 0; ch < cout; ch++ {
-					plane := o[ch*ncol : (ch+1)*ncol]
-					pp := po[ch*pooledSize : (ch+1)*pooledSize]
-					var a []uint8
-					if arg != nil {
-						a = arg[s*outSize+ch*pooledSize : s*outSize+(ch+1)*pooledSize]
-					}
-					if pool.kh == 2 && pool.kw == 2 && maxPool2x2(plane, pp, a, pool.w, pool.oh, pool.ow) {
-						continue
-					}
-					maxPoolTiledPlane(plane, pp, a, pool)
-				}
-			}
-		}
-		putBuf(col)
-		putBuf(buf)
-	})
+	parallelForWork(s.n, s.work, s.fwd)
+	out = recordFn(op, out, convBackward, s, false, x, w, b)
+	if out.ctx == nil && a != nil {
+		s.x, s.w, s.b, s.out = nil, nil, nil, nil // nothing left for backward
+	}
+	return out
+}
 
-	return record(op, out, func(gy *Tensor) []*Tensor {
-		var gx, gw, gb *Tensor
-		needX, needW, needB := x.NeedsGrad(), w.NeedsGrad(), b.NeedsGrad()
-		wLen := len(w.data)
-		nblk := (n + convBlock - 1) / convBlock
-		if needX {
-			gx = newGrad(true, x.shape...)
+// convState is a convolution's geometry and saved operands, shared by its
+// forward chunks and kept in the node for its backward rule. The chunk
+// functions are bound to the state once, so a state that comes back from
+// a step arena runs without allocating.
+type convState struct {
+	x, w, b, out  *Tensor
+	geo           kernels.ConvGeom
+	pool          poolGeom
+	hasPool, relu bool
+	direct        bool
+	groups, cout  int
+	n, cinG       int
+	coutG, rowsG  int
+	ncol, inSize  int
+	convSize      int
+	colLen        int
+	outSize       int
+	pooledSize    int
+	work          int
+	arg           []uint8
+
+	// The backward pass's working state, set while it runs.
+	gy, gx              *Tensor
+	pw, pb              []float32
+	needX, needW, needB bool
+	wLen                int
+
+	fwd, bwd func(lo, hi int) // s.forward and s.backward, bound once
+}
+
+// newConvState returns a convolution state: from arena a (reused after
+// its Reset) or new.
+func newConvState(a *Arena) *convState {
+	var s *convState
+	if a != nil {
+		if a.convN == len(a.convs) {
+			a.convs = append(a.convs, new(convState))
 		}
-		// Sums over samples (weight and bias gradients) go into one partial
-		// sum per block of samples, added up in block order below.
-		// Parameters' gradients go straight into their Grad() when they
-		// have one (gradSink).
-		var pw, pb []float32
-		var wSink, bSink *Tensor
-		if needW {
-			if wSink = gradSink(w); wSink == nil {
-				gw = newGrad(false, w.shape...)
-			}
-			pw = getZeroBuf(nblk * wLen)
+		s = a.convs[a.convN]
+		a.convN++
+	} else {
+		s = new(convState)
+	}
+	if s.fwd == nil {
+		s.fwd, s.bwd = s.forward, s.backward
+	}
+	return s
+}
+
+// release drops the state's references when its arena is reset.
+func (s *convState) release() {
+	s.x, s.w, s.b, s.out, s.gy, s.gx = nil, nil, nil, nil, nil, nil
+}
+
+// sampleCol returns sample s's column matrix: im2col into col, or the
+// image itself for a direct (1×1) convolution.
+func (s *convState) sampleCol(i int, col []float32) []float32 {
+	img := s.x.data[i*s.inSize : (i+1)*s.inSize]
+	if s.direct {
+		return img
+	}
+	kernels.Im2Col(s.geo, img, col)
+	return col
+}
+
+// colScratch returns a buffer for one column matrix (nil when direct).
+func (s *convState) colScratch() []float32 {
+	if s.direct {
+		return nil
+	}
+	return getBuf(s.colLen)
+}
+
+// forward computes the outputs of samples [s0, s1).
+func (s *convState) forward(s0, s1 int) {
+	col := s.colScratch()
+	var buf []float32
+	pool := &s.pool
+	if s.hasPool {
+		buf = getBuf(s.convSize)
+	}
+	cout, ncol, outSize, pooledSize := s.cout, s.ncol, s.outSize, s.pooledSize
+	coutG, rowsG := s.coutG, s.rowsG
+	w, b, out, arg := s.w, s.b, s.out, s.arg
+	for i := s0; i < s1; i++ {
+		c := s.sampleCol(i, col)
+		o := out.data[i*outSize : (i+1)*outSize]
+		if s.hasPool {
+			o = buf
 		}
-		if needB {
-			if bSink = gradSink(b); bSink == nil {
-				gb = newGrad(false, cout)
-			}
-			pb = getZeroBuf(nblk * cout)
+		for g := 0; g < s.groups; g++ {
+			// out[g] (coutG×ncol) = w[g] (coutG×rowsG) · col[g] (rowsG×ncol)
+			gemm(false, false, coutG, ncol, rowsG, w.data[g*coutG*rowsG:], rowsG,
+				c[g*rowsG*ncol:], ncol, 0, o[g*coutG*ncol:], ncol)
 		}
-		parallelForWork(nblk, work, func(k0, k1 int) {
-			var col, dcol, dense []float32
-			if needW {
-				col = colScratch()
+		if rowsG == 0 {
+			clear(o)
+		}
+		if s.hasPool && pool.kh == 2 && pool.kw == 2 {
+			// Bias, ReLU and pooling in one sweep over the plane.
+			po := out.data[i*outSize : (i+1)*outSize]
+			for ch := 0; ch < cout; ch++ {
+				var bv float32
+				if b != nil {
+					bv = b.data[ch]
+				}
+				var a []uint8
+				if len(arg) > 0 {
+					a = arg[i*outSize+ch*pooledSize : i*outSize+(ch+1)*pooledSize]
+				}
+				maxPoolBiasReLU2x2(o[ch*ncol:(ch+1)*ncol], po[ch*pooledSize:(ch+1)*pooledSize], a, bv, pool.w, pool.oh, pool.ow)
 			}
-			if needX {
-				dcol = getBuf(colLen)
+			continue
+		}
+		if b != nil {
+			kernels.AddRowBias(o, cout, ncol, b.data)
+		}
+		if s.relu {
+			kernels.ReLU(o, o)
+		}
+		if s.hasPool {
+			po := out.data[i*outSize : (i+1)*outSize]
+			for ch := 0; ch < cout; ch++ {
+				plane := o[ch*ncol : (ch+1)*ncol]
+				pp := po[ch*pooledSize : (ch+1)*pooledSize]
+				var a []uint8
+				if len(arg) > 0 {
+					a = arg[i*outSize+ch*pooledSize : i*outSize+(ch+1)*pooledSize]
+				}
+				if pool.kh == 2 && pool.kw == 2 && maxPool2x2(plane, pp, a, pool.w, pool.oh, pool.ow) {
+					continue
+				}
+				maxPoolTiledPlane(plane, pp, a, pool)
 			}
-			if relu || pool != nil {
-				dense = getBuf(convSize)
+		}
+	}
+	putBuf(col)
+	putBuf(buf)
+}
+
+// convBackward is the rule of conv2D.
+func convBackward(out, gy *Tensor) []*Tensor {
+	s := out.ctx.aux.(*convState)
+	x, w, b := s.x, s.w, s.b
+	var gx, gw, gb *Tensor
+	s.needX, s.needW, s.needB = x.NeedsGrad(), w.NeedsGrad(), b.NeedsGrad()
+	s.wLen = len(w.data)
+	nblk := (s.n + convBlock - 1) / convBlock
+	if s.needX {
+		gx = newGrad(true, x.shape...)
+	}
+	// Sums over samples (weight and bias gradients) go into one partial
+	// sum per block of samples, added up in block order below.
+	// Parameters' gradients go straight into their Grad() when they
+	// have one (gradSink).
+	var wSink, bSink *Tensor
+	s.pw, s.pb = nil, nil
+	if s.needW {
+		if wSink = gradSink(w); wSink == nil {
+			gw = newGrad(false, w.shape...)
+		}
+		s.pw = getZeroBuf(nblk * s.wLen)
+	}
+	if s.needB {
+		if bSink = gradSink(b); bSink == nil {
+			gb = newGrad(false, s.cout)
+		}
+		s.pb = getZeroBuf(nblk * s.cout)
+	}
+	s.gy, s.gx = gy, gx
+	parallelForWork(nblk, s.work, s.bwd)
+	s.gy, s.gx = nil, nil
+	if wSink != nil {
+		sumBlocks(wSink, s.pw, nblk, true)
+	} else {
+		sumBlocks(gw, s.pw, nblk, false)
+	}
+	if bSink != nil {
+		sumBlocks(bSink, s.pb, nblk, true)
+	} else {
+		sumBlocks(gb, s.pb, nblk, false)
+	}
+	s.pw, s.pb = nil, nil
+	gin := &out.ctx.gin
+	gin[0], gin[1], gin[2] = gx, gw, gb
+	return gin[:3]
+}
+
+// backward computes the gradient contributions of sample blocks [k0, k1).
+func (s *convState) backward(k0, k1 int) {
+	var col, dcol, dense []float32
+	if s.needW {
+		col = s.colScratch()
+	}
+	if s.needX {
+		dcol = getBuf(s.colLen)
+	}
+	if s.relu || s.hasPool {
+		dense = getBuf(s.convSize)
+	}
+	cout, ncol, outSize, inSize := s.cout, s.ncol, s.outSize, s.inSize
+	coutG, rowsG, wLen := s.coutG, s.rowsG, s.wLen
+	w, gy, gx, out := s.w, s.gy, s.gx, s.out
+	for k := k0; k < k1; k++ {
+		for i := k * convBlock; i < min(s.n, (k+1)*convBlock); i++ {
+			// d is the gradient of the sample's convolution output.
+			d := gy.data[i*outSize : (i+1)*outSize]
+			o := out.data[i*outSize : (i+1)*outSize]
+			var bp []float32
+			if s.needB {
+				bp = s.pb[k*cout : (k+1)*cout]
 			}
-			for k := k0; k < k1; k++ {
-				for s := k * convBlock; s < min(n, (k+1)*convBlock); s++ {
-					// d is the gradient of the sample's convolution output.
-					d := gy.data[s*outSize : (s+1)*outSize]
-					o := out.data[s*outSize : (s+1)*outSize]
-					var bp []float32
-					if needB {
-						bp = pb[k*cout : (k+1)*cout]
+			switch {
+			case s.hasPool:
+				if poolGradDense(dense, d, o, s.arg[i*outSize:(i+1)*outSize], &s.pool, cout, s.relu, bp) {
+					bp = nil // the bias sums are done
+				}
+				d = dense
+			case s.relu:
+				kernels.ReLUGrad(dense, d, o)
+				d = dense
+			}
+			if s.needB && bp != nil {
+				for ch := range bp {
+					var acc float32
+					for _, v := range d[ch*ncol : (ch+1)*ncol] {
+						acc += v
 					}
-					switch {
-					case pool != nil:
-						if poolGradDense(dense, d, o, arg[s*outSize:(s+1)*outSize], pool, cout, relu, bp) {
-							bp = nil // the bias sums are done
-						}
-						d = dense
-					case relu:
-						kernels.ReLUGrad(dense, d, o)
-						d = dense
-					}
-					if needB && bp != nil {
-						for ch := range bp {
-							var acc float32
-							for _, v := range d[ch*ncol : (ch+1)*ncol] {
-								acc += v
-							}
-							bp[ch] += acc
-						}
-					}
-					if needW {
-						c := sampleCol(s, col)
-						wp := pw[k*wLen : (k+1)*wLen]
-						for g := 0; g < groups; g++ {
-							// gw[g] (coutG×rowsG) += d[g] (coutG×ncol) · col[g]ᵀ (ncol×rowsG)
-							gemm(false, true, coutG, rowsG, ncol, d[g*coutG*ncol:], ncol,
-								c[g*rowsG*ncol:], ncol, 1, wp[g*coutG*rowsG:], rowsG)
-						}
-					}
-					if needX {
-						for g := 0; g < groups; g++ {
-							// dcol[g] (rowsG×ncol) = w[g]ᵀ (rowsG×coutG) · d[g] (coutG×ncol)
-							gemm(true, false, rowsG, ncol, coutG, w.data[g*coutG*rowsG:], rowsG,
-								d[g*coutG*ncol:], ncol, 0, dcol[g*rowsG*ncol:], ncol)
-						}
-						if coutG == 0 {
-							clear(dcol)
-						}
-						kernels.Col2Im(geo, dcol, gx.data[s*inSize:(s+1)*inSize])
-					}
+					bp[ch] += acc
 				}
 			}
-			putBuf(col)
-			putBuf(dcol)
-			putBuf(dense)
-		})
-		if wSink != nil {
-			sumBlocks(wSink, pw, nblk, true)
-		} else {
-			sumBlocks(gw, pw, nblk, false)
+			if s.needW {
+				c := s.sampleCol(i, col)
+				wp := s.pw[k*wLen : (k+1)*wLen]
+				for g := 0; g < s.groups; g++ {
+					// gw[g] (coutG×rowsG) += d[g] (coutG×ncol) · col[g]ᵀ (ncol×rowsG)
+					gemm(false, true, coutG, rowsG, ncol, d[g*coutG*ncol:], ncol,
+						c[g*rowsG*ncol:], ncol, 1, wp[g*coutG*rowsG:], rowsG)
+				}
+			}
+			if s.needX {
+				for g := 0; g < s.groups; g++ {
+					// dcol[g] (rowsG×ncol) = w[g]ᵀ (rowsG×coutG) · d[g] (coutG×ncol)
+					gemm(true, false, rowsG, ncol, coutG, w.data[g*coutG*rowsG:], rowsG,
+						d[g*coutG*ncol:], ncol, 0, dcol[g*rowsG*ncol:], ncol)
+				}
+				if coutG == 0 {
+					clear(dcol)
+				}
+				kernels.Col2Im(s.geo, dcol, gx.data[i*inSize:(i+1)*inSize])
+			}
 		}
-		if bSink != nil {
-			sumBlocks(bSink, pb, nblk, true)
-		} else {
-			sumBlocks(gb, pb, nblk, false)
-		}
-		return []*Tensor{gx, gw, gb}
-	}, x, w, b)
+	}
+	putBuf(col)
+	putBuf(dcol)
+	putBuf(dense)
 }
 
 // sumBlocks sets dst to the sum of the nblk partial sums in partial, in

@@ -29,8 +29,11 @@ func SoftmaxCrossEntropy(logits, target *Tensor, ignoreIndex int64, sum bool) *T
 			panic(fmt.Sprintf("tensor.%s: target %d out of range for %d classes (logits shape %v)", op, t, c, logits.shape))
 		}
 	}
+	a := arenaOf(logits)
+	st := newSCEState(a, n)
+	st.target, st.ignore = target, ignoreIndex
 	// lse[i] = max + log Σ exp(x − max) of row i (0 for ignored rows).
-	lse := make([]float64, n)
+	lse := st.lse
 	var total float64
 	count := 0
 	x := logits.data
@@ -61,23 +64,62 @@ func SoftmaxCrossEntropy(logits, target *Tensor, ignoreIndex int64, sum bool) *T
 	if !sum {
 		denom = float32(count)
 	}
-	out := Scalar(float32(total) / denom)
-	return record(op, out, func(g *Tensor) []*Tensor {
-		scale := g.data[0] / denom
-		gx := newGrad(false, logits.shape...)
-		for i := 0; i < n; i++ {
-			gr := gx.data[i*c : (i+1)*c]
-			if tv[i] == ignoreIndex {
-				clear(gr)
-				continue
-			}
-			row := x[i*c : (i+1)*c]
-			l := lse[i]
-			for j, v := range row {
-				gr[j] = float32(math.Exp(float64(v)-l)) * scale
-			}
-			gr[tv[i]] -= scale
+	st.denom = denom
+	out := newOutIn(a, nil)
+	out.data[0] = float32(total) / denom
+	return recordFn(op, out, sceBackward, st, false, logits)
+}
+
+// sceState is what the backward rule of SoftmaxCrossEntropy needs besides
+// the logits.
+type sceState struct {
+	target *Tensor
+	ignore int64
+	denom  float32
+	lse    []float64
+}
+
+// newSCEState returns a state with room for n rows: from arena a (where
+// it is reused after Reset) or new.
+func newSCEState(a *Arena, n int) *sceState {
+	var st *sceState
+	if a != nil {
+		if a.sceN == len(a.sces) {
+			a.sces = append(a.sces, new(sceState))
 		}
-		return []*Tensor{gx}
-	}, logits)
+		st = a.sces[a.sceN]
+		a.sceN++
+	} else {
+		st = new(sceState)
+	}
+	if cap(st.lse) < n {
+		st.lse = make([]float64, n)
+	}
+	st.lse = st.lse[:n]
+	return st
+}
+
+// sceBackward is the rule of SoftmaxCrossEntropy: softmax − one-hot.
+func sceBackward(out, g *Tensor) []*Tensor {
+	logits := out.ctx.inputs[0]
+	st := out.ctx.aux.(*sceState)
+	n, c := logits.shape[0], logits.shape[1]
+	tv, x, ignoreIndex := st.target.ints, logits.data, st.ignore
+	scale := g.data[0] / st.denom
+	gx := newGrad(false, logits.shape...)
+	for i := 0; i < n; i++ {
+		gr := gx.data[i*c : (i+1)*c]
+		if tv[i] == ignoreIndex {
+			clear(gr)
+			continue
+		}
+		row := x[i*c : (i+1)*c]
+		l := st.lse[i]
+		for j, v := range row {
+			gr[j] = float32(math.Exp(float64(v)-l)) * scale
+		}
+		gr[tv[i]] -= scale
+	}
+	out.ctx.gin[0] = gx
+	return out.ctx.gin[:1]
 }

@@ -166,9 +166,10 @@ func linear(op string, x, w, b *Tensor, relu bool) *Tensor {
 		}
 	}
 	rows := numel(x.shape[:len(x.shape)-1])
-	oshape := cloneShape(x.shape)
+	var sbuf [4]int // the output shape, on the stack when it fits
+	oshape := append(sbuf[:0], x.shape...)
 	oshape[len(oshape)-1] = nOut
-	out := newOut(oshape)
+	out := newOutIn(arenaOf(x), oshape)
 	if b == nil && nIn == 0 {
 		clear(out.data) // an empty product leaves the output as it is
 	}
@@ -184,36 +185,50 @@ func linear(op string, x, w, b *Tensor, relu bool) *Tensor {
 	if relu {
 		kernels.ReLU(out.data, out.data)
 	}
+	return recordFn(op, out, linearBackward, nil, relu, x, w, b)
+}
 
-	return record(op, out, func(g *Tensor) []*Tensor {
-		var gx, gw, gb *Tensor
-		if relu {
-			gr := getBuf(len(g.data))
-			defer putBuf(gr) // scratch: only this rule sees it
-			kernels.ReLUGrad(gr, g.data, out.data)
-			g = &Tensor{shape: g.shape, data: gr}
+// linearBackward is the rule of Linear and LinearReLU (flag set).
+func linearBackward(out, g *Tensor) []*Tensor {
+	x, w, b := out.ctx.inputs[0], out.ctx.inputs[1], out.ctx.inputs[2]
+	nOut, nIn := w.shape[0], w.shape[1]
+	rows := numel(x.shape[:len(x.shape)-1])
+	gd := g.data
+	var gr []float32
+	if out.ctx.flag {
+		gr = getBuf(len(gd)) // scratch: only this rule sees it
+		kernels.ReLUGrad(gr, gd, out.data)
+		gd = gr
+	}
+	var gx, gw, gb *Tensor
+	// The products overwrite their outputs unless the inner size is 0.
+	if x.NeedsGrad() {
+		gx = newGrad(nOut == 0, x.shape...)
+		gemm(false, false, rows, nIn, nOut, gd, nOut, w.data, nIn, 0, gx.data, nIn)
+	}
+	if w.NeedsGrad() {
+		if sink := gradSink(w); sink != nil {
+			gemm(true, false, nOut, nIn, rows, gd, nOut, x.data, nIn, 1, sink.data, nIn)
+		} else {
+			gw = newGrad(rows == 0, w.shape...)
+			gemm(true, false, nOut, nIn, rows, gd, nOut, x.data, nIn, 0, gw.data, nIn)
 		}
-		// The products overwrite their outputs unless the inner size is 0.
-		if x.NeedsGrad() {
-			gx = newGrad(nOut == 0, x.shape...)
-			gemm(false, false, rows, nIn, nOut, g.data, nOut, w.data, nIn, 0, gx.data, nIn)
-		}
-		if w.NeedsGrad() {
-			if sink := gradSink(w); sink != nil {
-				gemm(true, false, nOut, nIn, rows, g.data, nOut, x.data, nIn, 1, sink.data, nIn)
-			} else {
-				gw = newGrad(rows == 0, w.shape...)
-				gemm(true, false, nOut, nIn, rows, g.data, nOut, x.data, nIn, 0, gw.data, nIn)
-			}
-		}
-		if b.NeedsGrad() {
+	}
+	if b.NeedsGrad() {
+		sink := gradSink(b)
+		if sink == nil {
 			gb = newGrad(true, nOut)
-			for r := 0; r < rows; r++ {
-				for j, v := range g.data[r*nOut : (r+1)*nOut] {
-					gb.data[j] += v
-				}
+			sink = gb
+		}
+		bd := sink.data[:nOut]
+		for r := 0; r < rows; r++ {
+			for j, v := range gd[r*nOut : (r+1)*nOut] {
+				bd[j] += v
 			}
 		}
-		return []*Tensor{gx, gw, gb}
-	}, x, w, b)
+	}
+	putBuf(gr)
+	gin := &out.ctx.gin
+	gin[0], gin[1], gin[2] = gx, gw, gb
+	return gin[:3]
 }

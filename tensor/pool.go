@@ -59,17 +59,18 @@ func floorDiv(a, b int) int {
 // poolGeometry validates x and opt for the pooling op named op.
 func poolGeometry(op string, x *Tensor, opt Pool2DOptions, isMax bool) poolGeom {
 	name := op // only formatted when panicking: no allocation otherwise
+	// The panics format a copy of x.shape, so that x does not escape.
 	mustFloat(op, x)
 	if len(x.shape) != 4 {
-		panic(fmt.Sprintf("tensor.%s: input must be 4-D [N, C, H, W], got shape %v", name, x.shape))
+		panic(fmt.Sprintf("tensor.%s: input must be 4-D [N, C, H, W], got shape %v", name, cloneShape(x.shape)))
 	}
 	if opt.Kernel[0] < 1 || opt.Kernel[1] < 1 {
-		panic(fmt.Sprintf("tensor.%s: kernel %v must be positive (input %v)", name, opt.Kernel, x.shape))
+		panic(fmt.Sprintf("tensor.%s: kernel %v must be positive (input %v)", name, opt.Kernel, cloneShape(x.shape)))
 	}
 	if opt.Stride[0] < 0 || opt.Stride[1] < 0 || opt.Padding[0] < 0 || opt.Padding[1] < 0 ||
 		opt.Dilation[0] < 0 || opt.Dilation[1] < 0 {
 		panic(fmt.Sprintf("tensor.%s: negative stride %v, padding %v or dilation %v (input %v)",
-			name, opt.Stride, opt.Padding, opt.Dilation, x.shape))
+			name, opt.Stride, opt.Padding, opt.Dilation, cloneShape(x.shape)))
 	}
 	g := poolGeom{
 		planes: x.shape[0] * x.shape[1],
@@ -87,19 +88,19 @@ func poolGeometry(op string, x *Tensor, opt Pool2DOptions, isMax bool) poolGeom 
 		g.sw = g.kw
 	}
 	if isMax && opt.ExcludePad {
-		panic(fmt.Sprintf("tensor.%s: ExcludePad applies to average pooling only (input %v)", name, x.shape))
+		panic(fmt.Sprintf("tensor.%s: ExcludePad applies to average pooling only (input %v)", name, cloneShape(x.shape)))
 	}
 	if !isMax && (g.dh != 1 || g.dw != 1) {
-		panic(fmt.Sprintf("tensor.%s: dilation %v is not supported by average pooling (input %v)", name, opt.Dilation, x.shape))
+		panic(fmt.Sprintf("tensor.%s: dilation %v is not supported by average pooling (input %v)", name, opt.Dilation, cloneShape(x.shape)))
 	}
 	if g.ph > g.kh/2 || g.pw > g.kw/2 {
-		panic(fmt.Sprintf("tensor.%s: padding %v must be at most half the kernel %v (input %v)", name, opt.Padding, opt.Kernel, x.shape))
+		panic(fmt.Sprintf("tensor.%s: padding %v must be at most half the kernel %v (input %v)", name, opt.Padding, opt.Kernel, cloneShape(x.shape)))
 	}
 	g.oh = poolOutSize(g.h, g.kh, g.sh, g.ph, g.dh, opt.CeilMode)
 	g.ow = poolOutSize(g.w, g.kw, g.sw, g.pw, g.dw, opt.CeilMode)
 	if g.oh < 1 || g.ow < 1 {
 		panic(fmt.Sprintf("tensor.%s: kernel %v (dilation %v, padding %v) does not fit input %v: output would be %dx%d",
-			name, opt.Kernel, opt.Dilation, opt.Padding, x.shape, g.oh, g.ow))
+			name, opt.Kernel, opt.Dilation, opt.Padding, cloneShape(x.shape), g.oh, g.ow))
 	}
 	return g
 }

@@ -20,15 +20,23 @@ func alloc(dtype DType, shape []int) *Tensor {
 
 // view returns a tensor that shares a's storage under a new shape (owned by
 // the result); its gradient is the output gradient viewed with a's shape.
+// A view of a step-arena tensor belongs to the arena too.
 func view(op string, a *Tensor, shape []int) *Tensor {
-	out := shaped(shape)
+	a.mustLive(op)
+	out := newViewIn(a.arena, shape)
 	out.data, out.ints, out.dtype = a.data, a.ints, a.dtype
-	inShape := a.shape
-	return record(op, out, func(g *Tensor) []*Tensor {
-		gv := shaped(inShape)
-		gv.data = g.data
-		return []*Tensor{gv}
-	}, a)
+	return recordFn(op, out, viewBackward, nil, false, a)
+}
+
+// viewBackward is the rule of view: the output gradient's storage under
+// the input's shape. The gradient is a Tensor value of the engine's free
+// list that does not own its storage (pooled stays false), so the
+// engine only recycles g's buffer, once.
+func viewBackward(out, g *Tensor) []*Tensor {
+	in := out.ctx.inputs[0]
+	gv := newGradView(in.shape, g.data)
+	out.ctx.gin[0] = gv
+	return out.ctx.gin[:1]
 }
 
 // Reshape returns a tensor with the same values and a new shape (one dim may be -1).
@@ -80,7 +88,8 @@ func Flatten(a *Tensor, startDim, endDim int) *Tensor {
 	if s > e {
 		panic(fmt.Sprintf("tensor.Flatten: start dim %d comes after end dim %d for shape %v", startDim, endDim, a.shape))
 	}
-	shape := make([]int, 0, rank-(e-s))
+	var buf [4]int // the new shape, on the stack when it fits
+	shape := buf[:0]
 	shape = append(shape, a.shape[:s]...)
 	shape = append(shape, numel(a.shape[s:e+1]))
 	shape = append(shape, a.shape[e+1:]...)

@@ -15,6 +15,15 @@
 // OnEpochEnd. A callback may set State.StopTraining to end the run after the
 // current epoch; a callback error aborts the run.
 //
+// Every batch, training and validation, runs in a step arena
+// (tensor.Arena): the batch input is adopted by the arena, so the model
+// output, the loss and the intermediate results take their storage from
+// it, and the arena is reset once the loss and the metrics have been read
+// (before OnBatchEnd). A warmed-up step then allocates almost nothing.
+// Values and gradients are bitwise those of a run without the arena.
+// Loss and Metric functions must not keep the tensors they receive;
+// Config.NoArena turns the arena off.
+//
 // Logs are named "loss" and each Metric's Name for training (batch-size
 // weighted means over the epoch, exact for mean-reduced losses and for
 // accuracy), and "val_loss", "val_<name>" for validation.
@@ -121,6 +130,13 @@ type Config struct {
 	Progress io.Writer
 	// Quiet disables the progress bar.
 	Quiet bool
+	// NoArena turns off the step arena (tensor.Arena) that Fit and the
+	// validation pass use for every batch. With the arena, the tensors of
+	// a batch (the model output, the loss, every intermediate result) are
+	// dead once the batch is done: Loss and Metrics must not keep them
+	// (their returned float64 values are what counts). Set NoArena when a
+	// custom Loss or Metric keeps tensors across batches.
+	NoArena bool
 	// ResumeFrom, if not empty, is a checkpoint directory (or a Checkpoint
 	// callback's Dir, meaning its "last" checkpoint) to continue from.
 	ResumeFrom string
@@ -405,10 +421,14 @@ func (t *trainer) epoch(ctx context.Context, startStep int) error {
 	}
 	it := cfg.Train.EpochFrom(s.Epoch, startStep)
 	defer it.Close()
+	var arena *tensor.Arena // nil: none
+	if !cfg.NoArena {
+		arena = tensor.NewArena()
+	}
 	for it.Next() {
 		b := it.Batch()
 		cfg.Optimizer.ZeroGrad()
-		out := t.model.Forward(b.Input)
+		out := t.model.Forward(arena.Adopt(b.Input))
 		loss := cfg.Loss(out, b.Target)
 		loss.Backward()
 		if cfg.ClipGradNorm > 0 {
@@ -427,6 +447,7 @@ func (t *trainer) epoch(ctx context.Context, startStep int) error {
 			t.sums[k+1] += m.Fn(out, b.Target) * size
 			logs[m.Name] = t.sums[k+1] / t.n
 		}
+		arena.Reset() // the batch's tensors are dead from here on
 		for _, cb := range t.callbacks {
 			if err := cb.OnBatchEnd(s); err != nil {
 				return err
@@ -446,7 +467,7 @@ func (t *trainer) epoch(ctx context.Context, startStep int) error {
 		final[m.Name] = t.sums[k+1] / t.n
 	}
 	if cfg.Val != nil {
-		vl, err := evaluate(ctx, t.model, cfg.Val, cfg.Loss, cfg.Metrics)
+		vl, err := evaluate(ctx, t.model, cfg.Val, cfg.Loss, cfg.Metrics, !cfg.NoArena)
 		nn.Train(t.model)
 		if err != nil {
 			if errors.Is(err, ctx.Err()) && ctx.Err() != nil {
@@ -478,15 +499,23 @@ func (t *trainer) epoch(ctx context.Context, startStep int) error {
 // under tensor.NoGrad, with the model in eval mode, and returns the
 // batch-size weighted mean loss ("loss", when loss is not nil) and metrics.
 // It leaves the model in eval mode. Cancelling ctx stops it with ctx.Err().
+// Each batch runs in a step arena (tensor.Arena), as in Fit: loss and the
+// metrics must not keep the tensors they are given.
 func Evaluate(ctx context.Context, model nn.Module, loader *data.Loader, loss LossFunc, ms []Metric) (Logs, error) {
 	if model == nil || loader == nil {
 		return nil, errors.New("train.Evaluate: model and loader must not be nil")
 	}
-	return evaluate(ctx, model, loader, loss, ms)
+	return evaluate(ctx, model, loader, loss, ms, true)
 }
 
-func evaluate(ctx context.Context, model nn.Module, loader *data.Loader, loss LossFunc, ms []Metric) (Logs, error) {
+// evaluate is Evaluate; with useArena set, each batch runs in a step
+// arena (see Config.NoArena).
+func evaluate(ctx context.Context, model nn.Module, loader *data.Loader, loss LossFunc, ms []Metric, useArena bool) (Logs, error) {
 	nn.Eval(model)
+	var arena *tensor.Arena // nil: none
+	if useArena {
+		arena = tensor.NewArena()
+	}
 	var n float64
 	sums := make([]float64, 1+len(ms))
 	it := loader.Epoch(0)
@@ -498,13 +527,14 @@ func evaluate(ctx context.Context, model nn.Module, loader *data.Loader, loss Lo
 		b := it.Batch()
 		size := float64(b.Size())
 		tensor.NoGrad(func() {
-			out := model.Forward(b.Input)
+			out := model.Forward(arena.Adopt(b.Input))
 			if loss != nil {
 				sums[0] += float64(loss(out, b.Target).Item()) * size
 			}
 			for k, m := range ms {
 				sums[k+1] += m.Fn(out, b.Target) * size
 			}
+			arena.Reset()
 		})
 		n += size
 	}
