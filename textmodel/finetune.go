@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sort"
 	"time"
 
 	"github.com/deepgo/deepgo/model"
@@ -179,10 +180,19 @@ func FineTune(ctx context.Context, m *Transformer, tok text.Tokenizer, trainText
 	trainSeqs := encodeAll(tok, trainTexts, enc)
 	valSeqs := encodeAll(tok, valTexts, enc)
 
-	for name, rs := range nn.RandomSources(m) {
+	// Dropout layers may share one generator (the constructors pass one RNG
+	// to all of them), so reseed in a fixed order: map order would make the
+	// surviving seed, and so the masks, differ from run to run.
+	sources := nn.RandomSources(m)
+	names := make([]string, 0, len(sources))
+	for name := range sources {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
 		h := fnv.New64a()
 		h.Write([]byte(name))
-		*rs = *tensor.NewRNG(cfg.Seed ^ h.Sum64())
+		*sources[name] = *tensor.NewRNG(cfg.Seed ^ h.Sum64())
 	}
 	params := nn.TrainableParameters(m)
 	opt := optim.NewAdamW(params, optim.AdamConfig{LR: cfg.LR, WeightDecay: cfg.WeightDecay})

@@ -477,6 +477,10 @@ func LoadPretrained(dir string) (*Pretrained, error) {
 	if err != nil {
 		return nil, err
 	}
+	return pretrainedFrom(dir, pkg)
+}
+
+func pretrainedFrom(dir string, pkg *model.Package) (*Pretrained, error) {
 	enc, ok := pkg.Module.(*PretrainedEncoder)
 	if !ok {
 		return nil, fmt.Errorf("textmodel.LoadPretrained: %s holds a %T, not a %s (make one with deepgo pretrain text)", dir, pkg.Module, EncoderLayerType)

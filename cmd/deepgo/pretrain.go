@@ -12,20 +12,6 @@ import (
 	"github.com/deepgo/deepgo/textmodel"
 )
 
-func init() {
-	loadPretrained = func(dir string, classes, loraRank int, seed uint64) (*PretrainedText, error) {
-		p, err := textmodel.LoadPretrained(dir)
-		if err != nil {
-			return nil, err
-		}
-		clf, err := textmodel.NewFromPretrained(p, classes, textmodel.FineTuneOptions{LoRARank: loraRank, Seed: seed})
-		if err != nil {
-			return nil, err
-		}
-		return &PretrainedText{Tokenizer: p.Tokenizer, Classifier: clf, MaxLen: p.Encoder.Cfg.MaxLen, AddSpecial: true}, nil
-	}
-}
-
 func (a *app) pretrainCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "pretrain",
@@ -59,6 +45,11 @@ type pretrainTextRun struct {
 	LR         float64
 	Limit      int
 	Warmup     int
+	Objective  string
+	Window     int
+	Negative   int
+	MinCount   int
+	Sample     float64
 }
 
 func (a *app) pretrainTextCmd() *cobra.Command {
@@ -66,12 +57,20 @@ func (a *app) pretrainTextCmd() *cobra.Command {
 	def := textmodel.DefaultPretrainConfig()
 	c := &cobra.Command{
 		Use:   "text",
-		Short: "Pretrain a Transformer encoder with masked language modelling and save it as a model package",
-		Long: `Trains a WordPiece tokenizer and a small Transformer encoder with BERT-style
-masked language modelling (15% of tokens; 80% [MASK], 10% random, 10% kept) on
-unlabeled text, with AdamW, linear warm-up and linear decay. The package in
---out holds the encoder, its tokenizer and config; fine-tune it with
-deepgo train text --pretrained DIR [--lora-rank N].
+		Short: "Pretrain a Transformer encoder (masked language modelling) or word vectors (word2vec) and save them as a model package",
+		Long: `--objective mlm (the default) trains a WordPiece tokenizer and a small
+Transformer encoder with BERT-style masked language modelling (15% of tokens;
+80% [MASK], 10% random, 10% kept) on unlabeled text, with AdamW, linear warm-up
+and linear decay. The package in --out holds the encoder, its tokenizer and
+config; fine-tune it with deepgo train text --pretrained DIR [--lora-rank N].
+
+--objective word2vec trains a word-level tokenizer (lower-cased, accents
+stripped, URLs as one token, words seen --min-count times, at most --vocab-size
+50000) and skip-gram word vectors with negative sampling (window --window, 
+--negative samples from the unigram^0.75 distribution, subsampling --sample,
+linear learning-rate decay from --lr 0.025, 5 epochs by default), single-
+threaded and deterministic for a --seed. The package initialises the
+embeddings of deepgo train text --arch lstm|bow --pretrained DIR.
 
 Text comes from --data files (.csv/.tsv with a text column, .jsonl with a
 text/body field), or with --corpus financial from the standard pretraining
@@ -99,6 +98,12 @@ sets, financial_phrasebank and the Reuters-21578 news bodies.`,
 	f.Float64Var(&run.LR, "lr", def.LR, "peak AdamW learning rate")
 	f.IntVar(&run.Warmup, "warmup", def.WarmupSteps, "linear warm-up steps before the linear decay")
 	f.IntVar(&run.Limit, "limit", 0, "use only the first N texts of the corpus (0: all)")
+	w2v := textmodel.DefaultWord2VecConfig()
+	f.StringVar(&run.Objective, "objective", "mlm", "mlm (Transformer encoder) or word2vec (word vectors for lstm and bow)")
+	f.IntVar(&run.Window, "window", w2v.Window, "word2vec: largest context distance")
+	f.IntVar(&run.Negative, "negative", w2v.Negative, "word2vec: negative samples per context word")
+	f.IntVar(&run.MinCount, "min-count", w2v.MinCount, "word2vec: drop words seen fewer times")
+	f.Float64Var(&run.Sample, "sample", w2v.Sample, "word2vec: subsampling threshold of frequent words (0: none)")
 	return c
 }
 
@@ -113,6 +118,9 @@ func (a *app) pretrainText(cmd *cobra.Command, run *pretrainTextRun) error {
 	case run.Epochs <= 0 || run.BatchSize <= 0 || !(run.LR > 0) || run.MaxMinutes < 0 || run.MaxSteps < 0 || run.Limit < 0 || run.Warmup < 0:
 		return usageError{errors.New("--epochs, --batch-size and --lr must be positive; --max-minutes, --max-steps, --warmup and --limit not negative")}
 	}
+	if run.Objective != "mlm" && run.Objective != "word2vec" {
+		return usageError{fmt.Errorf("--objective %q: want mlm or word2vec", run.Objective)}
+	}
 	files := run.Data
 	if run.Corpus != "" {
 		files = text.PretrainFiles(run.Datasets)
@@ -126,6 +134,9 @@ func (a *app) pretrainText(cmd *cobra.Command, run *pretrainTextRun) error {
 	}
 	if run.Limit > 0 && len(corpus) > run.Limit {
 		corpus = corpus[:run.Limit]
+	}
+	if run.Objective == "word2vec" {
+		return a.pretrainWord2Vec(cmd, run, files, corpus)
 	}
 	cfg := textmodel.DefaultPretrainConfig()
 	cfg.VocabSize, cfg.Epochs, cfg.BatchSize, cfg.LR, cfg.Seed, cfg.MaxSteps = run.VocabSize, run.Epochs, run.BatchSize, run.LR, run.Seed, run.MaxSteps
@@ -158,5 +169,50 @@ func (a *app) pretrainText(cmd *cobra.Command, run *pretrainTextRun) error {
 	}
 	fmt.Fprintf(a.stdout, "pretrained %d steps in %s%s, final mlm loss %.4f\nsaved model package to %s\n",
 		p.Steps, time.Since(start).Round(time.Second), why, final, run.Out)
+	return nil
+}
+
+// pretrainWord2Vec runs deepgo pretrain text --objective word2vec; flags
+// left at their MLM defaults (--epochs, --lr, --vocab-size) take the
+// word2vec ones.
+func (a *app) pretrainWord2Vec(cmd *cobra.Command, run *pretrainTextRun, files, corpus []string) error {
+	cfg := textmodel.DefaultWord2VecConfig()
+	fl := cmd.Flags()
+	if fl.Changed("epochs") {
+		cfg.Epochs = run.Epochs
+	}
+	if fl.Changed("lr") {
+		cfg.LR = run.LR
+	}
+	if fl.Changed("vocab-size") {
+		cfg.MaxVocab = run.VocabSize
+	}
+	cfg.Dim, cfg.Window, cfg.Negative, cfg.MinCount, cfg.Sample, cfg.Seed = run.Dim, run.Window, run.Negative, run.MinCount, run.Sample, run.Seed
+	cfg.MaxDuration = time.Duration(run.MaxMinutes * float64(time.Minute))
+	start := time.Now()
+	cfg.Log = func(epoch int, words int64, loss float64) {
+		fmt.Fprintf(a.stderr, "epoch %d/%d  %d words  sgns loss %.4f  %s\n", epoch, cfg.Epochs, words, loss, time.Since(start).Round(time.Second))
+	}
+	fmt.Fprintf(a.stderr, "word2vec on %d texts from %d files\n", len(corpus), len(files))
+	w, err := textmodel.TrainWord2Vec(cmd.Context(), corpus, cfg)
+	if err != nil {
+		return err
+	}
+	w.Metadata["files"] = files
+	w.Metadata["deepgo_version"] = version
+	w.Metadata["created"] = time.Now().UTC().Format(time.RFC3339)
+	if err := w.Save(run.Out); err != nil {
+		return err
+	}
+	why := ""
+	if w.Stopped != "" {
+		why = " (stopped early: " + w.Stopped + ")"
+	}
+	final := 0.0
+	if n := len(w.Losses); n > 0 {
+		final = w.Losses[n-1]
+	}
+	fmt.Fprintf(a.stdout, "trained %d-dimensional vectors for %d words (%d words trained on) in %s%s, final sgns loss %.4f\nsaved model package to %s\n",
+		w.Dim(), w.Tokenizer.Vocab().Len(), w.Steps, time.Since(start).Round(time.Second), why, final, run.Out)
 	return nil
 }

@@ -22,27 +22,6 @@ import (
 	"github.com/deepgo/deepgo/train"
 )
 
-// PretrainedText is what loadPretrained returns: the pretrained package's
-// tokenizer, a classifier with a fresh head for the requested classes (its
-// other weights pretrained; with a LoRA rank > 0 only the adapters and the
-// head trainable), and how to encode texts for it.
-type PretrainedText struct {
-	Tokenizer  text.Tokenizer
-	Classifier textmodel.Classifier
-	// MaxLen and AddSpecial are the encoding the encoder was pretrained
-	// with (AddSpecial frames texts as [CLS] ... [SEP]).
-	MaxLen     int
-	AddSpecial bool
-}
-
-// loadPretrained builds a classifier for fine-tuning from a pretrained
-// model package (deepgo pretrain): dir is --pretrained, classes the number
-// of classes, loraRank --lora-rank (0: train all weights), seed --seed.
-// The pretraining command (cmd/deepgo/pretrain.go) sets it in an init
-// function; while it is nil, --pretrained and --lora-rank are refused with
-// a clear error.
-var loadPretrained func(dir string, classes, loraRank int, seed uint64) (*PretrainedText, error)
-
 // textRun holds the settings of a text training run.
 type textRun struct {
 	Data       string
@@ -69,6 +48,10 @@ type textRun struct {
 	Weights    bool
 	LabelNames string
 	Out        string
+	// Limit keeps about this many training rows, a stratified sample (0: all).
+	Limit int
+	// FreezeEmbeddings keeps word-vector-initialised embeddings fixed.
+	FreezeEmbeddings bool
 }
 
 func (a *app) trainTextCmd() *cobra.Command {
@@ -107,11 +90,13 @@ Validation data comes from --val, or else a stratified, seeded --val-split.
 	f.StringVar(&run.Val, "val", "", "validation file (instead of --val-split)")
 	f.Float64Var(&run.ValSplit, "val-split", 0.2, "fraction of each class held out for validation")
 	f.StringVar(&run.Arch, "arch", textmodel.ArchBOW, "architecture: bow, lstm or transformer")
-	f.StringVar(&run.Pretrained, "pretrained", "", "fine-tune the pretrained encoder package in this directory (deepgo pretrain)")
+	f.StringVar(&run.Pretrained, "pretrained", "", "a deepgo pretrain text package: an MLM encoder to fine-tune (transformer), or word vectors (--objective word2vec) to initialise the bow or lstm embeddings")
+	f.IntVar(&run.Limit, "limit", 0, "use only about N training rows, a stratified seeded sample (after --where, before --val-split; 0: all), for quick trials")
+	f.BoolVar(&run.FreezeEmbeddings, "freeze-embeddings", false, "with --pretrained word vectors: keep the embedding table fixed (bow needs --buckets 0)")
 	f.IntVar(&run.LoRARank, "lora-rank", 0, "with --pretrained: train only rank-N LoRA adapters and the head")
 	f.IntVar(&run.Epochs, "epochs", 0, "number of epochs (default: bow 6, lstm 5, transformer 8)")
 	f.IntVar(&run.BatchSize, "batch-size", 32, "examples per batch")
-	f.Float64Var(&run.LR, "lr", 0, "Adam learning rate (default: bow 5e-3, others 1e-3; pretrained 1e-4)")
+	f.Float64Var(&run.LR, "lr", 0, "Adam learning rate (default: bow 5e-3, others 1e-3; with an MLM --pretrained encoder 1e-4)")
 	f.Uint64Var(&run.Seed, "seed", 1, "seed for initialisation, shuffling and the validation split")
 	f.IntVar(&run.MaxLen, "max-len", 64, "longest token sequence; longer texts are truncated")
 	f.IntVar(&run.VocabSize, "vocab-size", 20000, "largest vocabulary (special tokens included)")
@@ -209,12 +194,18 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		return usageError{fmt.Errorf("--lora-rank %d: want 0 or more", run.LoRARank)}
 	case run.LoRARank > 0 && run.Pretrained == "":
 		return usageError{errors.New("--lora-rank needs --pretrained")}
-	case run.Pretrained != "" && loadPretrained == nil:
-		return errors.New("--pretrained: fine-tuning a pretrained encoder is not available in this build")
+	case run.Limit < 0:
+		return usageError{fmt.Errorf("--limit %d: want 0 or more", run.Limit)}
+	case run.FreezeEmbeddings && run.Pretrained == "":
+		return usageError{errors.New("--freeze-embeddings needs --pretrained word vectors")}
 	}
 	trainD, err := a.readTextData(run.Data, run)
 	if err != nil {
 		return err
+	}
+	if n := len(trainD.Examples); run.Limit > 0 && n > run.Limit {
+		// A stratified sample: every class with two or more rows keeps one.
+		_, trainD = textmodel.StratifiedSplit(trainD, float64(run.Limit)/float64(n), run.Seed^0x11)
 	}
 	var valD *textdata.Data
 	if run.Val != "" {
@@ -255,23 +246,58 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 	var clf textmodel.Classifier
 	addSpecial := run.Arch == textmodel.ArchTransformer
 	maxLen := run.MaxLen
+	initRows := -1
+	var vectors *textmodel.WordVectors
 	if run.Pretrained != "" {
-		p, err := loadPretrained(run.Pretrained, len(classes), run.LoRARank, run.Seed)
+		p, w, err := textmodel.OpenPretrained(run.Pretrained)
 		if err != nil {
 			return err
 		}
-		tok, clf, addSpecial = p.Tokenizer, p.Classifier, p.AddSpecial
-		if p.MaxLen > 0 {
-			maxLen = min(maxLen, p.MaxLen)
+		if p != nil {
+			if cmd.Flags().Changed("arch") && run.Arch != textmodel.ArchTransformer {
+				return usageError{fmt.Errorf("--pretrained %s is an MLM encoder: it fine-tunes --arch transformer, not %s", run.Pretrained, run.Arch)}
+			}
+			if run.FreezeEmbeddings {
+				return usageError{errors.New("--freeze-embeddings applies to word vectors, not to an MLM encoder")}
+			}
+			t, err := textmodel.NewFromPretrained(p, len(classes), textmodel.FineTuneOptions{LoRARank: run.LoRARank, Seed: run.Seed})
+			if err != nil {
+				return err
+			}
+			tok, clf, addSpecial = p.Tokenizer, t, true
+			maxLen = min(maxLen, p.Encoder.Cfg.MaxLen)
+			run.Arch = textmodel.ArchTransformer
+		} else {
+			switch {
+			case run.Arch == textmodel.ArchTransformer:
+				return usageError{fmt.Errorf("--pretrained %s holds word vectors: they initialise --arch bow or lstm (a transformer takes an MLM package)", run.Pretrained)}
+			case run.LoRARank > 0:
+				return usageError{errors.New("--lora-rank needs an MLM encoder, not word vectors")}
+			case run.Dim > 0 && run.Dim != w.Dim():
+				return usageError{fmt.Errorf("--dim %d: the word vectors in %s have %d dimensions", run.Dim, run.Pretrained, w.Dim())}
+			case run.FreezeEmbeddings && run.Arch == textmodel.ArchBOW && run.Buckets != 0:
+				return usageError{errors.New("--freeze-embeddings with --arch bow needs --buckets 0 (the bigram rows share the embedding table)")}
+			}
+			vectors = w
+			run.Dim = w.Dim()
+			if !cmd.Flags().Changed("lr") { // the 1e-4 default is for fine-tuning an MLM encoder
+				run.LR = 1e-3
+				if run.Arch == textmodel.ArchBOW {
+					run.LR = 5e-3
+				}
+			}
 		}
-		run.Arch = clf.Config().Arch
-	} else {
+	}
+	if clf == nil {
 		norm := text.Normalizer{Lowercase: true, StripAccents: true}
 		pre := text.PreTokenizer{URLToken: true}
 		switch run.Tokenizer {
 		case "wordlevel":
 			tok, err = text.TrainWordLevel(trainD.Texts(), text.WordLevelConfig{Normalizer: norm, PreTokenizer: pre, MaxSize: run.VocabSize})
 		case "wordpiece":
+			if vectors != nil {
+				return usageError{errors.New("--pretrained word vectors need --tokenizer wordlevel")}
+			}
 			wc := text.DefaultWordPieceConfig(run.VocabSize)
 			tok, err = text.TrainWordPiece(trainD.Texts(), wc)
 		default:
@@ -302,6 +328,14 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		if clf, err = textmodel.New(rng, cfg); err != nil {
 			return usageError{err}
 		}
+		if vectors != nil {
+			n, err := initFromVectors(clf, tok, vectors, run.FreezeEmbeddings)
+			if err != nil {
+				return err
+			}
+			initRows = n
+			fmt.Fprintf(a.stderr, "initialised the embeddings of %d of %d words from %s\n", n, tok.Vocab().Len(), run.Pretrained)
+		}
 	}
 	dopt := textdata.DatasetOptions{MaxLen: maxLen, AddSpecial: addSpecial, FixedLen: true}
 	trainDS, err := textdata.NewDataset(trainD, tok, classes, dopt)
@@ -324,6 +358,10 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		if p.RequiresGrad() {
 			params = append(params, p)
 		}
+	}
+	trainable := 0
+	for _, p := range params {
+		trainable += p.Numel()
 	}
 	opt := optim.NewAdam(params, optim.AdamConfig{LR: run.LR})
 	cfg := train.Config{
@@ -364,6 +402,14 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 	result := map[string]any{
 		"task": "text", "arch": run.Arch, "out": run.Out, "epochs": epochs, "seconds": round3(secs),
 		"train_examples": trainDS.Len(), "classes": len(classes), "vocab_size": tok.Vocab().Len(),
+		"steps": epochs * ((trainDS.Len() + run.BatchSize - 1) / run.BatchSize), "trainable_params": trainable,
+	}
+	if run.Pretrained != "" {
+		result["pretrained"] = run.Pretrained
+	}
+	if initRows >= 0 {
+		result["pretrained_rows"] = initRows
+		result["frozen_embeddings"] = run.FreezeEmbeddings
 	}
 	final := map[string]float64{}
 	if valDS != nil {
@@ -395,6 +441,9 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 	}
 	if run.Pretrained != "" {
 		meta["pretrained"], meta["lora_rank"] = run.Pretrained, run.LoRARank
+	}
+	if initRows >= 0 {
+		meta["pretrained_rows"], meta["frozen_embeddings"] = initRows, run.FreezeEmbeddings
 	}
 	for k, v := range final {
 		meta[k] = round4(v)
@@ -470,4 +519,30 @@ func readLabelNames(path string, classes []string) ([]string, error) {
 		seen[out[i]] = true
 	}
 	return out, nil
+}
+
+// initFromVectors copies the word vectors into the embedding table of a
+// bow or lstm classifier (textmodel.InitEmbedding: words of tok that are in
+// the vectors' vocabulary; the other rows keep their random initialisation,
+// and the bow's bigram rows are untouched), scaled so that their root mean
+// square matches that of the table's random initialisation, and freezes the
+// table when freeze is set. It returns the number of rows set.
+func initFromVectors(clf textmodel.Classifier, tok text.Tokenizer, w *textmodel.WordVectors, freeze bool) (int, error) {
+	var weight *tensor.Tensor
+	switch m := clf.(type) {
+	case *textmodel.BOW:
+		weight = m.Embedding.Weight
+	case *textmodel.LSTM:
+		weight = m.Embedding.Weight
+	default:
+		return 0, fmt.Errorf("word vectors initialise bow or lstm classifiers, not %T", clf)
+	}
+	n, err := textmodel.InitEmbedding(weight, tok, w, textmodel.MatchRMS(weight, tok.Vocab().Len(), w))
+	if err != nil {
+		return 0, err
+	}
+	if freeze {
+		weight.SetRequiresGrad(false)
+	}
+	return n, nil
 }

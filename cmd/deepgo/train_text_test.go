@@ -125,13 +125,6 @@ func TestTrainTextBadInput(t *testing.T) {
 		{[]string{"predict", "--model", model, "--text", "a", "file.png"}, exitUsage, "not both"},
 		{[]string{"predict", "--model", model, "--text-file", filepath.Join(dir, "none.txt")}, exitError, "none.txt"},
 	}
-	if loadPretrained == nil {
-		cases = append(cases, struct {
-			args []string
-			code int
-			want string
-		}{[]string{"train", "text", "--data", good, "--pretrained", dir, "--no-track"}, exitError, "not available"})
-	}
 	for _, c := range cases {
 		r := deepgo(t, context.Background(), nil, c.args...)
 		msg := strings.Join(errorLines(r.stderr), "\n")
