@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/deepgo/deepgo/model"
 	"github.com/deepgo/deepgo/tensor"
@@ -125,16 +127,21 @@ func (mv *modelVersion) metadata() ModelMetadata {
 
 // job is one request's input waiting in a model's queue.
 type job struct {
-	ctx   context.Context
-	f     []float32 // float input data, or
-	i     []int64   // int input data
-	shape []int     // full input shape
-	rows  int       // rows along the batch dimension (1 when not batchable)
-	enq   time.Time
-	done  chan jobResult
+	ctx      context.Context
+	deadline time.Time // zero: none
+	f        []float32 // float input data, or
+	i        []int64   // int input data
+	shape    []int     // full input shape
+	rows     int       // rows along the batch dimension (1 when not batchable)
+	enq      time.Time
+	done     chan jobResult
 
-	shapeBuf [4]int // backing of shape for inputs of rank ≤ 4
+	shapeBuf [4]int    // backing of shape for inputs of rank ≤ 4
+	fbuf     []float32 // converted float input, kept with the pooled job (up to maxJobBuf values)
 }
+
+// maxJobBuf bounds the float input buffer a pooled job keeps.
+const maxJobBuf = 1 << 18
 
 // jobPool recycles jobs (with their result channel) whose result was
 // received.
@@ -146,7 +153,7 @@ func newJob() *job { return jobPool.Get().(*job) }
 // release returns j to the pool. Call it only when no worker holds j: it
 // was never queued, or its result was received from done.
 func (j *job) release() {
-	*j = job{done: j.done}
+	*j = job{done: j.done, fbuf: j.fbuf[:0]}
 	jobPool.Put(j)
 }
 
@@ -196,6 +203,7 @@ func (mv *modelVersion) worker() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var pending *job
+	var in []float32 // the batch input buffer, reused
 	for {
 		first := pending
 		pending = nil
@@ -256,16 +264,22 @@ func (mv *modelVersion) worker() {
 				timer.Stop()
 			}
 		}
-		mv.run(batch, rows)
+		in = mv.run(batch, rows, in)
 	}
 }
 
-// run executes one batch and hands every job its rows of the output.
-func (mv *modelVersion) run(batch []*job, rows int) {
+// run executes one batch and hands every job its rows of the output. A
+// float batch of several jobs is gathered into buf (grown as needed),
+// which it returns for the next batch.
+func (mv *modelVersion) run(batch []*job, rows int, buf []float32) []float32 {
 	start := time.Now()
 	live := batch[:0:0]
 	for _, j := range batch {
-		if err := j.ctx.Err(); err != nil {
+		err := j.ctx.Err()
+		if err == nil && !j.deadline.IsZero() && !start.Before(j.deadline) {
+			err = context.DeadlineExceeded
+		}
+		if err != nil {
 			rows -= j.rows
 			j.done <- jobResult{err: err} // last use of j: its owner may reuse it
 			continue
@@ -273,7 +287,7 @@ func (mv *modelVersion) run(batch []*job, rows int) {
 		live = append(live, j)
 	}
 	if len(live) == 0 {
-		return
+		return buf
 	}
 	var x *tensor.Tensor
 	shape := append([]int(nil), live[0].shape...)
@@ -292,10 +306,11 @@ func (mv *modelVersion) run(batch []*job, rows int) {
 		}
 		x = tensor.FromInt64(data, shape...)
 	default:
-		data := make([]float32, 0, rows*len(live[0].f)/live[0].rows)
+		data := slices.Grow(buf[:0], rows*len(live[0].f)/live[0].rows)
 		for _, j := range live {
 			data = append(data, j.f...)
 		}
+		buf = data
 		x = tensor.FromSlice(data, shape...)
 	}
 	out, err := mv.pkg.Predict(x)
@@ -314,12 +329,17 @@ func (mv *modelVersion) run(batch []*job, rows int) {
 		for _, j := range live {
 			j.done <- jobResult{err: fmt.Errorf("model %q version %d: %v", mv.name, mv.version, err), compute: compute, queue: start.Sub(j.enq), batch: rows}
 		}
-		return
+		return buf
 	}
 	if obs := mv.s.obs.Load(); obs != nil {
 		for _, fn := range *obs {
 			fn(mv.name, mv.version, x, out)
 		}
+	}
+	if x.DType() != tensor.Int64 && out.DType() != tensor.Int64 && overlaps(out.Data(), x.Data()) {
+		// The output shares the input's memory (a reshaping model): the
+		// input buffers are reused, the rows handed out must not be.
+		out = tensor.FromSlice(slices.Clone(out.Data()), out.Shape()...)
 	}
 	oshape := out.Shape()
 	per := 1
@@ -347,4 +367,14 @@ func (mv *modelVersion) run(batch []*job, rows int) {
 		mv.mm.nvQueueUs.Add(float64(q.Microseconds()))
 		j.done <- jobResult{out: t, queue: q, compute: compute, batch: rows}
 	}
+	return buf
+}
+
+// overlaps reports whether a and b share memory.
+func overlaps(a, b []float32) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	a0, b0 := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return a0 < b0+uintptr(len(b))*4 && b0 < a0+uintptr(len(a))*4
 }

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"math"
 	"strconv"
 )
 
@@ -64,6 +65,7 @@ func fastRequest(b []byte) (restRequest, bool) {
 		return false
 	})
 	p.space()
+	rr.typed = true
 	return rr, ok && p.pos == len(p.b)
 }
 
@@ -160,12 +162,60 @@ func (p *fastParser) str() (string, bool) {
 		switch c := p.b[i]; {
 		case c == '"':
 			p.pos = i + 1
-			return string(p.b[start:i]), true
+			return internJSON(p.b[start:i]), true
 		case c == '\\' || c < 0x20 || c >= 0x80:
 			return "", false
 		}
 	}
 	return "", false
+}
+
+// internJSON returns b as a string, without allocating for the keys and
+// values common in infer requests.
+func internJSON(b []byte) string {
+	switch string(b) {
+	case "id":
+		return "id"
+	case "parameters":
+		return "parameters"
+	case "inputs":
+		return "inputs"
+	case "outputs":
+		return "outputs"
+	case "name":
+		return "name"
+	case "shape":
+		return "shape"
+	case "datatype":
+		return "datatype"
+	case "data":
+		return "data"
+	case "binary_data_size":
+		return "binary_data_size"
+	case "binary_data_output":
+		return "binary_data_output"
+	case "binary_data":
+		return "binary_data"
+	case "classification":
+		return "classification"
+	case TypeFP32:
+		return TypeFP32
+	case TypeFP64:
+		return TypeFP64
+	case TypeFP16:
+		return TypeFP16
+	case TypeInt64:
+		return TypeInt64
+	case TypeInt32:
+		return TypeInt32
+	case TypeUint8:
+		return TypeUint8
+	case "logits":
+		return "logits"
+	case ProbabilitiesOutput:
+		return ProbabilitiesOutput
+	}
+	return string(b)
 }
 
 // number returns the extent of a strict JSON number at the cursor.
@@ -239,10 +289,12 @@ func (p *fastParser) literal(word string) bool {
 	return true
 }
 
-// params parses a parameters object of strings, numbers (float64, as
-// encoding/json decodes them into any) and booleans.
+// params parses a parameters object of strings, numbers and booleans into
+// the typed values of InferRequest.Parameters (what jsonParams makes of
+// encoding/json's result): integral numbers below 2^53 are int64, other
+// numbers float64.
 func (p *fastParser) params() (map[string]any, bool) {
-	m := map[string]any{}
+	m := make(map[string]any, 2)
 	ok := p.object(func(key string) bool {
 		p.space()
 		if p.pos >= len(p.b) {
@@ -264,7 +316,15 @@ func (p *fastParser) params() (map[string]any, bool) {
 			if !ok {
 				return false
 			}
+			if i, err := strconv.ParseInt(string(tok), 10, 64); err == nil && i > -1<<53 && i < 1<<53 {
+				m[key] = i
+				return true
+			}
 			f, err := strconv.ParseFloat(string(tok), 64)
+			if err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+				m[key] = int64(f)
+				return true
+			}
 			m[key] = f
 			return err == nil
 		}
@@ -286,7 +346,7 @@ func (p *fastParser) input(in *restInput, key string) bool {
 		if !p.arrayStart() {
 			return false
 		}
-		in.Shape = []int64{}
+		in.Shape = make([]int64, 0, 4)
 		ok = p.elements(func() bool {
 			p.space()
 			tok, ok := p.number()

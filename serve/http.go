@@ -90,14 +90,24 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// statusWriterPool recycles the statusWriters of middleware.
+var statusWriterPool = sync.Pool{New: func() any { return new(statusWriter) }}
+
 // middleware adds panic recovery, the in-flight gauge and request logs.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := statusWriterPool.Get().(*statusWriter)
+		*sw = statusWriter{ResponseWriter: w}
 		s.metrics.httpInfl.Inc()
 		defer func() {
 			s.metrics.httpInfl.Dec()
+			defer func() {
+				// The handler has returned (or panicked): nothing else
+				// holds sw.
+				*sw = statusWriter{}
+				statusWriterPool.Put(sw)
+			}()
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
@@ -307,14 +317,21 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	*outBuf = out
 	h := w.Header()
 	if hl >= 0 {
-		h["Content-Type"] = []string{"application/octet-stream"}
+		h["Content-Type"] = ctOctetStream
 		h[HeaderContentLength] = []string{strconv.Itoa(hl)}
 	} else {
-		h["Content-Type"] = []string{"application/json"}
+		h["Content-Type"] = ctJSON
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(out))}
 	_, _ = w.Write(out)
 }
+
+// Content-Type values of infer responses, shared (net/http copies header
+// values before writing them; nothing modifies them).
+var (
+	ctOctetStream = []string{"application/octet-stream"}
+	ctJSON        = []string{"application/json"}
+)
 
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	type entry struct {

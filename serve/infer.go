@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/deepgo/deepgo/tensor"
@@ -27,14 +28,16 @@ func (s *Server) infer(ctx context.Context, req *InferRequest) (InferResponse, e
 		s.metrics.unknown.Inc()
 		return InferResponse{}, err
 	}
+	// Options.RequestTimeout is a deadline carried by the job (the worker
+	// drops an expired job) and a pooled timer on the wait below, rather
+	// than a context per request.
+	var deadline time.Time
 	if s.opts.RequestTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
-		defer cancel()
+		deadline = start.Add(s.opts.RequestTimeout)
 	}
 	var j *job
 	for attempt := 0; ; attempt++ {
-		j, err = mv.prepare(ctx, req)
+		j, err = mv.prepare(ctx, req, deadline)
 		if err != nil {
 			mv.mm.done(OutcomeInvalid, 0)
 			return InferResponse{}, err
@@ -60,6 +63,12 @@ func (s *Server) infer(ctx context.Context, req *InferRequest) (InferResponse, e
 	}
 	mm.inflight.Inc()
 	defer mm.inflight.Dec()
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := getTimer(time.Until(deadline))
+		defer putTimer(t)
+		timeout = t.C
+	}
 	var res jobResult
 	select {
 	case res = <-j.done:
@@ -69,9 +78,17 @@ func (s *Server) infer(ctx context.Context, req *InferRequest) (InferResponse, e
 		// The worker may still answer this job: it is not reused.
 		mm.done(OutcomeTimeout, 0)
 		return InferResponse{}, fmt.Errorf("model %q: request not answered in time: %w", req.Model, ctx.Err())
+	case <-timeout:
+		// Likewise.
+		mm.done(OutcomeTimeout, 0)
+		return InferResponse{}, fmt.Errorf("model %q: request not answered in time: %w", req.Model, context.DeadlineExceeded)
 	}
 	if res.err != nil {
-		if ce := ctx.Err(); ce != nil {
+		ce := ctx.Err()
+		if ce == nil && errors.Is(res.err, context.DeadlineExceeded) {
+			ce = context.DeadlineExceeded
+		}
+		if ce != nil {
 			mm.done(OutcomeTimeout, 0)
 			return InferResponse{}, fmt.Errorf("model %q: request not answered in time: %w", req.Model, ce)
 		}
@@ -90,7 +107,9 @@ func (s *Server) infer(ctx context.Context, req *InferRequest) (InferResponse, e
 
 // prepare validates the request's input against the signature and converts
 // it into a job.
-func (mv *modelVersion) prepare(ctx context.Context, req *InferRequest) (*job, error) {
+// The job carries ctx and deadline (zero: none); the worker drops it when
+// either has passed before its batch runs.
+func (mv *modelVersion) prepare(ctx context.Context, req *InferRequest, deadline time.Time) (*job, error) {
 	if len(req.Inputs) != 1 {
 		return nil, errorf(ErrInvalid, "model %q takes 1 input (%q), got %d", mv.name, mv.in.Name, len(req.Inputs))
 	}
@@ -111,7 +130,7 @@ func (mv *modelVersion) prepare(ctx context.Context, req *InferRequest) (*job, e
 		j.release()
 		return nil, errorf(ErrInvalid, "input %q: shape %v does not match the model's %v", in.Name, in.Shape, mv.in.Shape)
 	}
-	j.ctx, j.shape, j.rows, j.enq = ctx, shape, 1, time.Now()
+	j.ctx, j.deadline, j.shape, j.rows, j.enq = ctx, deadline, shape, 1, time.Now()
 	if mv.batchable {
 		j.rows = shape[0]
 		if j.rows == 0 {
@@ -122,7 +141,10 @@ func (mv *modelVersion) prepare(ctx context.Context, req *InferRequest) (*job, e
 	if mv.inInt {
 		j.i, err = toInt64s(in, n)
 	} else {
-		j.f, err = toFloat32s(in, n)
+		j.f, err = toFloat32s(in, n, j.fbuf)
+		if err == nil && in.FP32 == nil && cap(j.f) <= maxJobBuf {
+			j.fbuf = j.f[:0] // converted into a buffer the pooled job keeps
+		}
 	}
 	if err != nil {
 		j.release()
@@ -139,6 +161,25 @@ func (mv *modelVersion) prepare(ctx context.Context, req *InferRequest) (*job, e
 		}
 	}
 	return j, nil
+}
+
+// timerPool recycles the request timers of infer.
+var timerPool sync.Pool
+
+// getTimer returns a running timer that fires after d.
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timerPool.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// putTimer stops t and recycles it (since Go 1.23 a stopped timer's
+// channel holds no stale value).
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timerPool.Put(t)
 }
 
 // checkShape checks that every dimension is non-negative and the element
@@ -167,14 +208,23 @@ func checkShape(shape []int64) (int, error) {
 func (mv *modelVersion) outputs(req *InferRequest, out *tensor.Tensor) ([]Tensor, error) {
 	wanted := req.Outputs
 	if len(wanted) == 0 {
-		wanted = []RequestedOutput{{Name: mv.out.Name}}
+		var def [2]RequestedOutput
+		def[0].Name = mv.out.Name
+		wanted = def[:1]
 		if mv.probs {
-			wanted = append(wanted, RequestedOutput{Name: ProbabilitiesOutput})
+			def[1].Name = ProbabilitiesOutput
+			wanted = def[:2]
 		}
 	}
 	res := make([]Tensor, 0, len(wanted))
-	for _, w := range wanted {
-		t := Tensor{Name: w.Name, Shape: shape64(out.Shape())}
+	os := out.Shape()
+	shapes := make([]int64, len(os)*len(wanted)) // every output owns its shape, one allocation
+	for i, w := range wanted {
+		shape := shapes[i*len(os) : (i+1)*len(os) : (i+1)*len(os)]
+		for k, d := range os {
+			shape[k] = int64(d)
+		}
+		t := Tensor{Name: w.Name, Shape: shape}
 		switch {
 		case out.DType() == tensor.Int64:
 			t.Datatype, t.Ints = TypeInt64, out.Int64s()

@@ -28,6 +28,16 @@ type restRequest struct {
 	Parameters map[string]any `json:"parameters"`
 	Inputs     []restInput    `json:"inputs"`
 	Outputs    []restOutput   `json:"outputs"`
+
+	typed bool // the parameters already hold jsonParams's typed values (fastRequest)
+}
+
+// params returns m with the typed values of InferRequest.Parameters.
+func (rr *restRequest) params(m map[string]any) map[string]any {
+	if rr.typed {
+		return m
+	}
+	return jsonParams(m)
 }
 
 // DecodeInferRequest parses the body of a REST infer request. headerLen is
@@ -73,7 +83,7 @@ func decodeInferRequest(body []byte, headerLen int64, fast bool) (req InferReque
 // binary part of the body.
 func decodeRequest(rr *restRequest, bin []byte, headerLen int64) (req InferRequest, binaryAll bool, err error) {
 	req.ID = rr.ID
-	req.Parameters = jsonParams(rr.Parameters)
+	req.Parameters = rr.params(rr.Parameters)
 	if binaryAll, _, err = paramBool(req.Parameters, "binary_data_output"); err != nil {
 		return req, false, errorf(ErrInvalid, "%v", err)
 	}
@@ -97,7 +107,7 @@ func decodeRequest(rr *restRequest, bin []byte, headerLen int64) (req InferReque
 		if _, err := checkShape(in.Shape); err != nil {
 			return req, false, errorf(ErrInvalid, "%s: %v", where, err)
 		}
-		params := jsonParams(in.Parameters)
+		params := rr.params(in.Parameters)
 		size, isBinary, err := paramInt(params, "binary_data_size")
 		if err != nil {
 			return req, false, errorf(ErrInvalid, "%s: %v", where, err)
@@ -134,7 +144,7 @@ func decodeRequest(rr *restRequest, bin []byte, headerLen int64) (req InferReque
 		if o.Name == "" {
 			return req, false, errorf(ErrInvalid, "requested output without a name")
 		}
-		p := jsonParams(o.Parameters)
+		p := rr.params(o.Parameters)
 		bin, set, err := paramBool(p, "binary_data")
 		if err != nil {
 			return req, false, errorf(ErrInvalid, "output %q: %v", o.Name, err)
@@ -181,8 +191,7 @@ func appendInferResponse(buf []byte, resp InferResponse, binaryAll bool) (body [
 		buf = appendString(buf, resp.ID)
 	}
 	buf = append(buf, `,"outputs":[`...)
-	var rawBuf [4][]byte
-	raws := rawBuf[:0]
+	binary := false
 	for i := range resp.Outputs {
 		t := &resp.Outputs[i]
 		if i > 0 {
@@ -200,11 +209,10 @@ func appendInferResponse(buf []byte, resp InferResponse, binaryAll bool) (body [
 			buf = strconv.AppendInt(buf, d, 10)
 		}
 		buf = append(buf, ']')
-		if b, _ := t.Parameters["binary_data"].(bool); b || binaryAll {
-			raw := t.RawBytes()
-			raws = append(raws, raw)
+		if isBinary(t, binaryAll) {
+			binary = true
 			buf = append(buf, `,"parameters":{"binary_data_size":`...)
-			buf = strconv.AppendInt(buf, int64(len(raw)), 10)
+			buf = strconv.AppendInt(buf, int64(t.rawSize()), 10)
 			buf = append(buf, "}}"...)
 			continue
 		}
@@ -213,12 +221,20 @@ func appendInferResponse(buf []byte, resp InferResponse, binaryAll bool) (body [
 		buf = append(buf, '}')
 	}
 	buf = append(buf, "]}"...)
-	if len(raws) == 0 {
+	if !binary {
 		return buf, -1
 	}
 	headerLen = len(buf)
-	for _, r := range raws {
-		buf = append(buf, r...)
+	for i := range resp.Outputs {
+		if t := &resp.Outputs[i]; isBinary(t, binaryAll) {
+			buf = t.appendRaw(buf)
+		}
 	}
 	return buf, headerLen
+}
+
+// isBinary reports whether output t goes in binary.
+func isBinary(t *Tensor, binaryAll bool) bool {
+	b, _ := t.Parameters["binary_data"].(bool)
+	return b || binaryAll
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // ElementSize returns the byte size of one element of datatype dt in the
@@ -87,8 +88,9 @@ func (t *Tensor) checkData(n int) error {
 	return nil
 }
 
-// toFloat32s converts t's data (any float or integer datatype) to float32.
-func toFloat32s(t *Tensor, n int) ([]float32, error) {
+// toFloat32s converts t's data (any float or integer datatype) to float32;
+// data that needs converting goes into dst when it has the capacity.
+func toFloat32s(t *Tensor, n int, dst []float32) ([]float32, error) {
 	if err := t.checkData(n); err != nil {
 		return nil, err
 	}
@@ -108,7 +110,12 @@ func toFloat32s(t *Tensor, n int) ([]float32, error) {
 		}
 		return out, nil
 	}
-	out := make([]float32, n)
+	var out []float32
+	if cap(dst) >= n {
+		out = dst[:n]
+	} else {
+		out = make([]float32, n)
+	}
 	b := t.Raw
 	switch t.Datatype {
 	case TypeFP32:
@@ -258,4 +265,27 @@ func (t *Tensor) RawBytes() []byte {
 		return out
 	}
 	return []byte{}
+}
+
+// rawSize is len(t.RawBytes()).
+func (t *Tensor) rawSize() int {
+	switch {
+	case t.Raw != nil:
+		return len(t.Raw)
+	case t.FP32 != nil:
+		return 4 * len(t.FP32)
+	}
+	return len(t.RawBytes())
+}
+
+// appendRaw appends t.RawBytes() to buf, without a copy for FP32 data.
+func (t *Tensor) appendRaw(buf []byte) []byte {
+	if t.Raw == nil && t.FP32 != nil {
+		buf = slices.Grow(buf, 4*len(t.FP32))
+		for _, v := range t.FP32 {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
+		return buf
+	}
+	return append(buf, t.RawBytes()...)
 }
