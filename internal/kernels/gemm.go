@@ -57,11 +57,12 @@ const (
 	directAMaxN = 64
 )
 
-// parallelMinWork is the least m·n·k worth a thread (about 100 µs of
-// single-threaded work): waking a parked thread costs tens of microseconds
-// on a virtual machine, and every thread packs its own copy of one operand.
-// Tests lower it to exercise the parallel path on small shapes.
-var parallelMinWork = 1 << 24
+// parallelMinWork is the least m·n·k worth a thread (about 25 µs of
+// single-threaded work): every thread packs its own copy of one operand,
+// and a worker that has parked takes up to 100 µs to wake (the caller then
+// runs that share itself; see pool.go). Tests lower it to exercise the
+// parallel path on small shapes.
+var parallelMinWork = 1 << 22
 
 // maxThreads is the thread limit set by SetThreads; 0 means GOMAXPROCS.
 var maxThreads atomic.Int64
@@ -310,48 +311,29 @@ func packTransposed(d, src []float32, base, ld, w, kc, stride int) {
 	}
 }
 
-// Worker pool: persistent goroutines, each with its own workspace, fed
-// through taskCh. The calling goroutine always does one share itself.
 var (
-	poolMu   sync.Mutex
-	nWorkers atomic.Int64
-	taskCh   = make(chan *task, 64)
-
 	wsPool   = sync.Pool{New: func() any { return new(workspace) }}
 	callPool = sync.Pool{New: func() any { return new(call) }}
 )
 
+// task is one thread's share of a parallel Sgemm: rows [i0, i1) × columns
+// [j0, j1) of C.
 type task struct {
-	g              *gemmArgs
 	i0, i1, j0, j1 int
-	wg             *sync.WaitGroup
 }
 
 // call is the per-call state of a parallel Sgemm, recycled through callPool.
 type call struct {
 	g     gemmArgs
-	wg    sync.WaitGroup
 	tasks []task
 }
 
-func ensureWorkers(n int) {
-	if int(nWorkers.Load()) >= n {
-		return
-	}
-	poolMu.Lock()
-	defer poolMu.Unlock()
-	for int(nWorkers.Load()) < n {
-		go worker()
-		nWorkers.Add(1)
-	}
-}
-
-func worker() {
-	w := new(workspace)
-	for t := range taskCh {
-		w.run(t.g, t.i0, t.i1, t.j0, t.j1)
-		t.wg.Done()
-	}
+// runShare computes task i with a workspace of the running thread.
+func (cl *call) runShare(i int) {
+	t := &cl.tasks[i]
+	w := wsPool.Get().(*workspace)
+	w.run(&cl.g, t.i0, t.i1, t.j0, t.j1)
+	wsPool.Put(w)
 }
 
 // sgemm runs a validated, non-trivial product (m, n, k ≥ 1, alpha ≠ 0).
@@ -367,30 +349,27 @@ func sgemm(g *gemmArgs) {
 	g.directA = g.transA && g.n <= directAMaxN
 	g.directB = !g.transB && g.m <= directBMaxM
 
-	work := g.m * g.n * g.k
-	threads := min(MaxThreads(), max(1, work/parallelMinWork))
+	threads := min(MaxThreads(), max(1, g.m*g.n*g.k/parallelMinWork))
 	tm := (g.m + tr - 1) / tr // tiles along m
 	tn := (g.n + tc - 1) / tc // tiles along n
-	splitN := true
+	var tw *team
 	if threads > 1 {
-		// Split the dimension whose tiles divide most evenly.
-		en := float64(tn) / float64((tn+threads-1)/threads*threads)
-		em := float64(tm) / float64((tm+threads-1)/threads*threads)
-		splitN = en >= em
-		if splitN {
-			threads = min(threads, tn)
-		} else {
-			threads = min(threads, tm)
-		}
+		_, threads = splitTiles(tm, tn, threads)
+		tw = newTeam(threads - 1)
+		threads = len(tw.workers) + 1
 	}
 	if threads <= 1 {
+		if tw != nil {
+			tw.wait()
+		}
 		w := wsPool.Get().(*workspace)
 		w.run(g, 0, g.m, 0, g.n)
 		wsPool.Put(w)
 		return
 	}
+	splitN, threads := splitTiles(tm, tn, threads)
+	tw.trim(threads - 1)
 
-	ensureWorkers(threads - 1)
 	cl := callPool.Get().(*call)
 	cl.g = *g
 	if cap(cl.tasks) < threads {
@@ -403,7 +382,7 @@ func sgemm(g *gemmArgs) {
 	}
 	for t := range tasks {
 		lo, hi := tiles*t/threads, tiles*(t+1)/threads
-		tk := task{g: &cl.g, i0: 0, i1: g.m, j0: 0, j1: g.n, wg: &cl.wg}
+		tk := task{i0: 0, i1: g.m, j0: 0, j1: g.n}
 		if splitN {
 			tk.j0, tk.j1 = lo*tc, min(hi*tc, g.n)
 		} else {
@@ -411,16 +390,23 @@ func sgemm(g *gemmArgs) {
 		}
 		tasks[t] = tk
 	}
-	cl.wg.Add(threads - 1)
-	for t := 1; t < threads; t++ {
-		taskCh <- &tasks[t]
-	}
-	w := wsPool.Get().(*workspace)
-	t0 := &tasks[0]
-	w.run(t0.g, t0.i0, t0.i1, t0.j0, t0.j1)
-	wsPool.Put(w)
-	cl.wg.Wait()
+	cl.tasks = tasks
+	tw.start(cl)
+	cl.runShare(0)
+	tw.wait()
 	cl.g = gemmArgs{} // drop references to the caller's matrices
 	clear(tasks)
 	callPool.Put(cl)
+}
+
+// splitTiles picks the dimension to split among threads threads, given tm
+// tile rows and tn tile columns: the one whose tiles divide most evenly. It
+// returns whether that is n, and the number of parts (at most its tiles).
+func splitTiles(tm, tn, threads int) (splitN bool, parts int) {
+	en := float64(tn) / float64((tn+threads-1)/threads*threads)
+	em := float64(tm) / float64((tm+threads-1)/threads*threads)
+	if en >= em {
+		return true, min(threads, tn)
+	}
+	return false, min(threads, tm)
 }

@@ -193,15 +193,18 @@ func TestSgemmThreads(t *testing.T) {
 }
 
 // TestSgemmDeterministic checks that results are bitwise identical for every
-// thread count and on repetition.
+// thread count and on repetition, for every transposition and for shapes
+// split along n (the first three) and along m (the last).
 func TestSgemmDeterministic(t *testing.T) {
+	shapes := [][3]int{{250, 190, 600}, {40, 700, 300}, {700, 40, 300}, {130, 70, 90}}
 	for _, kern := range sgKernels(t) {
 		t.Run(kern.name, func(t *testing.T) {
 			sgWithKernel(t, kern)
 			sgWithThreads(t, 0)
 			r := rand.New(rand.NewPCG(6, 7))
-			for _, s := range [][3]int{{250, 190, 600}, {40, 700, 300}, {700, 40, 300}} {
-				tc := sgCase{m: s[0], n: s[1], k: s[2], alpha: 0.5, beta: 0.25, transB: true}
+			for i := range 4 * len(shapes) {
+				s := shapes[i/4]
+				tc := sgCase{m: s[0], n: s[1], k: s[2], alpha: 0.5, beta: 0.25, transA: i&1 != 0, transB: i&2 != 0}
 				a, lda, b, ldb, c0, ldc := tc.operands(r)
 				var first []float32
 				for _, threads := range []int{1, 2, 3, 1, 2} {
@@ -212,14 +215,36 @@ func TestSgemmDeterministic(t *testing.T) {
 						first = c
 						continue
 					}
-					for i := range c {
-						if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
-							t.Fatalf("%v threads=%d: C[%d] = %g, first run gave %g", tc, threads, i, c[i], first[i])
+					for j := range c {
+						if math.Float32bits(c[j]) != math.Float32bits(first[j]) {
+							t.Fatalf("%v threads=%d: C[%d] = %g, first run gave %g", tc, threads, j, c[j], first[j])
 						}
 					}
 				}
 			}
 		})
+	}
+}
+
+// TestSgemmDeterministic512 checks the benchmark shape, 512×512×512, with the
+// default kernel and thread threshold: 2 threads give the bits of 1.
+func TestSgemmDeterministic512(t *testing.T) {
+	const n = 512
+	r := rand.New(rand.NewPCG(14, 15))
+	a, b := sgRandSlice(r, n*n), sgRandSlice(r, n*n)
+	prev := SetThreads(1)
+	defer SetThreads(prev)
+	want := make([]float32, n*n)
+	Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, want, n)
+	SetThreads(2)
+	for rep := 0; rep < 3; rep++ {
+		got := make([]float32, n*n)
+		Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, got, n)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("rep %d: C[%d] = %g on 2 threads, %g on 1", rep, i, got[i], want[i])
+			}
+		}
 	}
 }
 
