@@ -101,11 +101,16 @@ type gemmArgs struct {
 	directA        bool // read op(A) in place (transA only)
 	directB        bool // read op(B) in place (!transB only)
 	dot            bool // use the dot-product kernels
+	// apacked, when not nil, holds all of op(A) packed once for every
+	// thread (see packShared): the rows [0, m) of the k block that starts
+	// at pc are at apacked[pc*m:], in the panel layout of packA.
+	apacked []float32
 }
 
 // workspace holds one thread's packing buffers; they only grow.
 type workspace struct {
 	apack, bpack, tmp []float32
+	ashared           []float32 // packShared's buffer, held by the calling thread
 }
 
 func grow(buf *[]float32, n int) []float32 {
@@ -174,7 +179,10 @@ func (w *workspace) gemm(g *gemmArgs, i0, i1, j0, j1 int) {
 			for ic := i0; ic < i1; ic += kern.mc {
 				mcur := min(kern.mc, i1-ic)
 				var ap []float32
-				if !g.directA {
+				switch {
+				case g.apacked != nil:
+					ap = g.apacked[pc*g.m+ic*kcur:]
+				case !g.directA:
 					ap = grow(&w.apack, mcur*kcur)
 					packA(ap, g, ic, mcur, pc, kcur, mr)
 				}
@@ -326,6 +334,7 @@ type task struct {
 type call struct {
 	g     gemmArgs
 	tasks []task
+	pack  packJob
 }
 
 // runShare computes task i with a workspace of the running thread.
@@ -372,6 +381,22 @@ func sgemm(g *gemmArgs) {
 
 	cl := callPool.Get().(*call)
 	cl.g = *g
+	var shared *workspace
+	if splitN && !g.directA && !g.dot && kern.mc%kern.mr == 0 {
+		// Every column share would pack all of op(A) for itself: pack it
+		// once, each thread a part, and let the shares read it.
+		shared = wsPool.Get().(*workspace)
+		pj := &cl.pack
+		*pj = packJob{g: &cl.g, dst: grow(&shared.ashared, g.m*g.k), parts: threads}
+		tw.start(pj)
+		pj.runShare(0)
+		tw.wait()
+		cl.g.apacked = pj.dst
+		*pj = packJob{}
+		tw = newTeam(threads - 1)
+		threads = min(threads, len(tw.workers)+1)
+		tw.trim(threads - 1)
+	}
 	if cap(cl.tasks) < threads {
 		cl.tasks = make([]task, threads)
 	}
@@ -397,6 +422,34 @@ func sgemm(g *gemmArgs) {
 	cl.g = gemmArgs{} // drop references to the caller's matrices
 	clear(tasks)
 	callPool.Put(cl)
+	if shared != nil {
+		wsPool.Put(shared)
+	}
+}
+
+// packJob packs all of op(A) into dst for the shares of one product, in the
+// layout gemm reads through gemmArgs.apacked: share i packs a range of
+// whole mr-row panels of every k block. Packing only copies, so the split
+// does not affect any result.
+type packJob struct {
+	g     *gemmArgs
+	dst   []float32
+	parts int
+}
+
+func (pj *packJob) runShare(i int) {
+	g := pj.g
+	mr := g.kern.mr
+	tiles := (g.m + mr - 1) / mr
+	lo := tiles * i / pj.parts * mr
+	hi := min(tiles*(i+1)/pj.parts*mr, g.m)
+	if lo >= hi {
+		return
+	}
+	for pc := 0; pc < g.k; pc += g.kc {
+		kcur := min(g.kc, g.k-pc)
+		packA(pj.dst[pc*g.m+lo*kcur:], g, lo, hi-lo, pc, kcur, mr)
+	}
 }
 
 // splitTiles picks the dimension to split among threads threads, given tm
