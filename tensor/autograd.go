@@ -83,17 +83,7 @@ func (t *Tensor) Op() string {
 // may check NeedsGrad to skip work). Gradients may have the broadcast shape of
 // out: record reduces them to each input's shape.
 func record(op string, out *Tensor, backward func(g *Tensor) []*Tensor, inputs ...*Tensor) *Tensor {
-	if !IsGradEnabled() {
-		return out
-	}
-	need := false
-	for _, in := range inputs {
-		if in != nil && in.requiresGrad {
-			need = true
-			break
-		}
-	}
-	if !need {
+	if !shouldRecord(inputs) {
 		return out
 	}
 	out.requiresGrad = true
@@ -102,21 +92,25 @@ func record(op string, out *Tensor, backward func(g *Tensor) []*Tensor, inputs .
 	return out
 }
 
+// shouldRecord reports whether recording is on and any input needs a
+// gradient.
+func shouldRecord(inputs []*Tensor) bool {
+	if !IsGradEnabled() {
+		return false
+	}
+	for _, in := range inputs {
+		if in != nil && in.requiresGrad {
+			return true
+		}
+	}
+	return false
+}
+
 // recordFn is record for a closure-free rule: fn(out, g) returns one
 // gradient per input, normally out.ctx.gin[:len(inputs)]; aux and flag
 // are kept in the node for it. Nothing is allocated for up to 3 inputs.
 func recordFn(op string, out *Tensor, fn func(out, g *Tensor) []*Tensor, aux any, flag bool, inputs ...*Tensor) *Tensor {
-	if !IsGradEnabled() {
-		return out
-	}
-	need := false
-	for _, in := range inputs {
-		if in != nil && in.requiresGrad {
-			need = true
-			break
-		}
-	}
-	if !need {
+	if !shouldRecord(inputs) {
 		return out
 	}
 	out.requiresGrad = true

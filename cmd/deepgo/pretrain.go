@@ -159,14 +159,7 @@ func (a *app) pretrainText(cmd *cobra.Command, run *pretrainTextRun) error {
 	if err := p.Save(run.Out); err != nil {
 		return err
 	}
-	why := ""
-	if p.Stopped != "" {
-		why = " (stopped early: " + p.Stopped + ")"
-	}
-	final := 0.0
-	if n := len(p.Losses); n > 0 {
-		final = p.Losses[n-1]
-	}
+	why, final := stopSummary(p.Stopped, p.Losses)
 	fmt.Fprintf(a.stdout, "pretrained %d steps in %s%s, final mlm loss %.4f\nsaved model package to %s\n",
 		p.Steps, time.Since(start).Round(time.Second), why, final, run.Out)
 	return nil
@@ -204,15 +197,21 @@ func (a *app) pretrainWord2Vec(cmd *cobra.Command, run *pretrainTextRun, files, 
 	if err := w.Save(run.Out); err != nil {
 		return err
 	}
-	why := ""
-	if w.Stopped != "" {
-		why = " (stopped early: " + w.Stopped + ")"
-	}
-	final := 0.0
-	if n := len(w.Losses); n > 0 {
-		final = w.Losses[n-1]
-	}
+	why, final := stopSummary(w.Stopped, w.Losses)
 	fmt.Fprintf(a.stdout, "trained %d-dimensional vectors for %d words (%d words trained on) in %s%s, final sgns loss %.4f\nsaved model package to %s\n",
 		w.Dim(), w.Tokenizer.Vocab().Len(), w.Steps, time.Since(start).Round(time.Second), why, final, run.Out)
 	return nil
+}
+
+// stopSummary returns the " (stopped early: …)" remark for a run that
+// stopped for the reason stopped ("" when it ran its course) and the last
+// of its losses (0 when there are none).
+func stopSummary(stopped string, losses []float64) (why string, final float64) {
+	if stopped != "" {
+		why = " (stopped early: " + stopped + ")"
+	}
+	if n := len(losses); n > 0 {
+		final = losses[n-1]
+	}
+	return why, final
 }
