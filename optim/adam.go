@@ -171,14 +171,9 @@ func (j *adamJob) update(lo, hi int) {
 		// The common case, without the per-element branches below, and
 		// with one division instead of two: stepSize·m/(√v/c + eps) =
 		// (stepSize·c)·m/(√v + eps·c), equal up to rounding (an ulp or so).
-		num, epsC := -stepSize*bc2sqrt, eps*bc2sqrt
-		for k := range w {
-			gk := gd[k]
-			mk := m[k]*b1 + omb1*gk
-			vk := v[k]*b2 + omb2*gk*gk
-			m[k], v[k] = mk, vk
-			w[k] += num * mk / (sqrt32(vk) + epsC)
-		}
+		// kernels.AdamUpdate vectorises it where the CPU allows, with the
+		// bits of the plain loop.
+		kernels.AdamUpdate(w, gd, m, v, b1, b2, omb1, omb2, -stepSize*bc2sqrt, eps*bc2sqrt)
 		return
 	}
 	for k := range w {
