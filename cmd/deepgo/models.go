@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,7 +34,7 @@ that each point at one version and move when set again.`,
 // aliasList formats aliases as "production=2, staging=1".
 func aliasList(m track.RegisteredModel) string {
 	var parts []string
-	for _, k := range sortedKeys(m.Aliases) {
+	for _, k := range slices.Sorted(maps.Keys(m.Aliases)) {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, m.Aliases[k]))
 	}
 	if len(parts) == 0 {

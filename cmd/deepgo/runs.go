@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -300,7 +300,7 @@ func (a *app) runsShowCmd() *cobra.Command {
 				section(w, "params", r.Params)
 				section(w, "tags", r.Tags)
 				fmt.Fprintln(w, "\nmetrics\tvalue\tstep")
-				for _, k := range sortedKeys(r.Metrics) {
+				for _, k := range slices.Sorted(maps.Keys(r.Metrics)) {
 					m := r.Metrics[k]
 					fmt.Fprintf(w, "  %s\t%s\t%d\n", k, track.FormatFloat(m.Value), m.Step)
 				}
@@ -321,18 +321,9 @@ func (a *app) runsShowCmd() *cobra.Command {
 
 func section(w io.Writer, title string, m map[string]string) {
 	fmt.Fprintf(w, "\n%s\t\n", title)
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		fmt.Fprintf(w, "  %s\t%s\n", k, m[k])
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func (a *app) runsCompareCmd() *cobra.Command {
@@ -380,13 +371,13 @@ func (a *app) runsCompareCmd() *cobra.Command {
 				row("duration", duration)
 				if len(params) > 0 {
 					row("params", func(track.Run) string { return "" })
-					for _, k := range sortedKeys(params) {
+					for _, k := range slices.Sorted(maps.Keys(params)) {
 						row("  "+k, func(r track.Run) string { return orDash(r.Params[k], hasKey(r.Params, k)) })
 					}
 				}
 				if len(metrics) > 0 {
 					row("metrics (final)", func(track.Run) string { return "" })
-					for _, k := range sortedKeys(metrics) {
+					for _, k := range slices.Sorted(maps.Keys(metrics)) {
 						row("  "+k, func(r track.Run) string {
 							m, ok := r.Metrics[k]
 							return orDash(track.FormatFloat(m.Value), ok)

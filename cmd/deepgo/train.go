@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/deepgo/deepgo/data"
 	"github.com/deepgo/deepgo/nn"
@@ -125,22 +127,51 @@ func saveRunConfig(dir string, v any) error {
 	return os.Rename(tmp, filepath.Join(dir, runFile))
 }
 
-// resumeSettings merges the settings recorded in the checkpoint at resume
-// into run (flags given on the command line win) after checking that the
-// checkpoint is of a task run, and returns the checkpoint directory.
-func resumeSettings[T any](cmd *cobra.Command, resume, task string, run *T, taskOf func(T) string) (string, error) {
+// resumeRun applies --resume: when resume is set, it merges the settings
+// recorded in that checkpoint into run (flags given on the command line win)
+// after checking that the checkpoint is of a task run, and sets *ckptDir to
+// the checkpoint directory unless --checkpoint-dir was given.
+func resumeRun[T any](cmd *cobra.Command, resume, task string, run *T, taskOf func(T) string, ckptDir *string) error {
+	if resume == "" {
+		return nil
+	}
 	var rec T
 	dir, found, err := loadRunConfig(resume, &rec)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if found {
 		if got := taskOf(rec); got != task {
-			return "", fmt.Errorf("%s: the checkpoint is of a %q run, not %s", resume, got, task)
+			return fmt.Errorf("%s: the checkpoint is of a %q run, not %s", resume, got, task)
 		}
 		mergeUnchanged(cmd, run, rec)
 	}
-	return dir, nil
+	if *ckptDir == "" {
+		*ckptDir = dir
+	}
+	return nil
+}
+
+// resumeFlags registers --resume and --checkpoint-dir.
+func resumeFlags(f *pflag.FlagSet, resume, ckptDir *string) {
+	f.StringVar(resume, "resume", "", "continue the run checkpointed in this directory")
+	f.StringVar(ckptDir, "checkpoint-dir", "", "where to write checkpoints (default OUT.ckpt)")
+}
+
+// checkFitFlags checks the training flags every train command has, in the
+// order --epochs, --batch-size, --lr, --val-split.
+func checkFitFlags(epochs, batchSize int, lr, valSplit float64) error {
+	switch {
+	case epochs <= 0:
+		return usageError{fmt.Errorf("--epochs %d: want at least 1", epochs)}
+	case batchSize <= 0:
+		return usageError{fmt.Errorf("--batch-size %d: want at least 1", batchSize)}
+	case !(lr > 0) || math.IsInf(lr, 0):
+		return usageError{fmt.Errorf("--lr %v: want a positive number", lr)}
+	case !(valSplit >= 0 && valSplit < 1):
+		return usageError{fmt.Errorf("--val-split %v: want a fraction in [0, 1)", valSplit)}
+	}
+	return nil
 }
 
 // loadRunConfig reads the settings recorded by saveRunConfig for a --resume

@@ -62,14 +62,8 @@ Ctrl-C stops after the current step and saves a checkpoint (in --checkpoint-dir,
 default OUT.ckpt); --resume DIR continues it with the recorded settings.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if resume != "" {
-				dir, err := resumeSettings(cmd, resume, "mnist", &run, func(r mnistRun) string { return r.Task })
-				if err != nil {
-					return err
-				}
-				if ckptDir == "" {
-					ckptDir = dir
-				}
+			if err := resumeRun(cmd, resume, "mnist", &run, func(r mnistRun) string { return r.Task }, &ckptDir); err != nil {
+				return err
 			}
 			return a.trainMNIST(cmd, run, resume, checkpointDir(ckptDir, run.Out), asJSON, testLimit, trk)
 		},
@@ -86,8 +80,7 @@ default OUT.ckpt); --resume DIR continues it with the recorded settings.`,
 	f.StringVar(&run.Schedule, "schedule", "cosine", "learning-rate schedule: cosine (anneal --lr to 0 over the epochs) or none")
 	f.StringVar(&run.Data, "data", "", "directory holding the four MNIST .gz files (default: found in the Go module cache)")
 	f.Float64Var(&run.ValSplit, "val-split", 0, "fraction of the training images held out for validation")
-	f.StringVar(&resume, "resume", "", "continue the run checkpointed in this directory")
-	f.StringVar(&ckptDir, "checkpoint-dir", "", "where to write checkpoints (default OUT.ckpt)")
+	resumeFlags(f, &resume, &ckptDir)
 	f.BoolVar(&asJSON, "json", false, "print the results as one JSON object on the last line of stdout")
 	f.IntVar(&run.Limit, "limit", 0, "train on the first N training images only (0: all)")
 	f.IntVar(&testLimit, "test-limit", 0, "evaluate on the first N test images only (0: all)")
@@ -100,16 +93,10 @@ default OUT.ckpt); --resume DIR continues it with the recorded settings.`,
 
 func (a *app) trainMNIST(cmd *cobra.Command, run mnistRun, resume, ckptDir string, asJSON bool, testLimit int, trk trackFlags) error {
 	run.Task = "mnist"
-	switch {
-	case run.Epochs <= 0:
-		return usageError{fmt.Errorf("--epochs %d: want at least 1", run.Epochs)}
-	case run.BatchSize <= 0:
-		return usageError{fmt.Errorf("--batch-size %d: want at least 1", run.BatchSize)}
-	case !(run.LR > 0) || math.IsInf(run.LR, 0):
-		return usageError{fmt.Errorf("--lr %v: want a positive number", run.LR)}
-	case !(run.ValSplit >= 0 && run.ValSplit < 1):
-		return usageError{fmt.Errorf("--val-split %v: want a fraction in [0, 1)", run.ValSplit)}
-	case run.Limit < 0 || testLimit < 0:
+	if err := checkFitFlags(run.Epochs, run.BatchSize, run.LR, run.ValSplit); err != nil {
+		return err
+	}
+	if run.Limit < 0 || testLimit < 0 {
 		return usageError{errors.New("--limit and --test-limit must not be negative")}
 	}
 	net, err := mnistNet(run.Arch, run.Seed)

@@ -46,14 +46,8 @@ predict and eval apply them to raw CSV rows. Validation data comes from --val,
 or else --val-split of the rows (0 for none).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if resume != "" {
-				dir, err := resumeSettings(cmd, resume, "tabular", &run, func(r tabularRun) string { return r.Task })
-				if err != nil {
-					return err
-				}
-				if ckptDir == "" {
-					ckptDir = dir
-				}
+			if err := resumeRun(cmd, resume, "tabular", &run, func(r tabularRun) string { return r.Task }, &ckptDir); err != nil {
+				return err
 			}
 			if run.Val != "" && cmd.Flags().Changed("val-split") && run.ValSplit != 0 {
 				return usageError{errors.New("give either --val or --val-split, not both")}
@@ -75,8 +69,7 @@ or else --val-split of the rows (0 for none).`,
 	f.Float64Var(&run.LR, "lr", 1e-3, "Adam learning rate")
 	f.Uint64Var(&run.Seed, "seed", 1, "seed for initialisation, shuffling and the validation split")
 	f.StringVar(&run.Out, "out", "tabular-model", "directory to save the model package to")
-	f.StringVar(&resume, "resume", "", "continue the run checkpointed in this directory")
-	f.StringVar(&ckptDir, "checkpoint-dir", "", "where to write checkpoints (default OUT.ckpt)")
+	resumeFlags(f, &resume, &ckptDir)
 	f.BoolVar(&asJSON, "json", false, "print the results as one JSON object on the last line of stdout")
 	trk.add(f)
 	return c

@@ -175,17 +175,13 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 			run.LR = 1e-4
 		}
 	}
-	switch {
-	case run.Data == "":
+	if run.Data == "" {
 		return usageError{errors.New("--data FILE is required")}
-	case run.Epochs <= 0:
-		return usageError{fmt.Errorf("--epochs %d: want at least 1", run.Epochs)}
-	case run.BatchSize <= 0:
-		return usageError{fmt.Errorf("--batch-size %d: want at least 1", run.BatchSize)}
-	case !(run.LR > 0) || math.IsInf(run.LR, 0):
-		return usageError{fmt.Errorf("--lr %v: want a positive number", run.LR)}
-	case !(run.ValSplit >= 0 && run.ValSplit < 1):
-		return usageError{fmt.Errorf("--val-split %v: want a fraction in [0, 1)", run.ValSplit)}
+	}
+	if err := checkFitFlags(run.Epochs, run.BatchSize, run.LR, run.ValSplit); err != nil {
+		return err
+	}
+	switch {
 	case run.MaxLen < 2 || run.MaxLen > 4096:
 		return usageError{fmt.Errorf("--max-len %d: want 2 to 4096", run.MaxLen)}
 	case run.VocabSize < 16:
