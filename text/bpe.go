@@ -85,15 +85,7 @@ type BPEConfig struct {
 // byte symbols it repeatedly merges the most frequent adjacent pair (ties
 // broken lexicographically) until the vocabulary has VocabSize tokens.
 func TrainBPE(texts []string, cfg BPEConfig) (*BPE, error) {
-	if cfg.VocabSize == 0 {
-		cfg.VocabSize = 8000
-	}
-	if cfg.MinFrequency == 0 {
-		cfg.MinFrequency = 2
-	}
-	if cfg.MaxInputCharsPerWord == 0 {
-		cfg.MaxInputCharsPerWord = DefaultMaxInputCharsPerWord
-	}
+	subwordDefaults(&cfg.VocabSize, &cfg.MinFrequency, &cfg.MaxInputCharsPerWord)
 	reserved := specialsFor(cfg.PreTokenizer)
 	if cfg.VocabSize < len(reserved)+256 || cfg.MinFrequency < 0 || cfg.MaxInputCharsPerWord < 0 {
 		return nil, fmt.Errorf("text.TrainBPE: bad config (VocabSize %d must be at least %d special tokens + 256 bytes, MinFrequency %d, MaxInputCharsPerWord %d)",
@@ -112,11 +104,7 @@ func TrainBPE(texts []string, cfg BPEConfig) (*BPE, error) {
 		return nil, fmt.Errorf("text.TrainBPE: %w", errEmptyCorpus)
 	}
 	m := newMergeTrainer(func(a, b string) string { return a + b })
-	tokens := append([]string(nil), reserved...)
-	inVocab := map[string]bool{}
-	for _, t := range reserved {
-		inVocab[t] = true
-	}
+	tokens, inVocab := startVocab(reserved)
 	for b := 0; b < 256; b++ {
 		s := string(byteToRune[b])
 		m.intern(s)
@@ -223,27 +211,10 @@ func (bp *BPE) Merges() [][2]string { return append([][2]string(nil), bp.mergeSe
 func (bp *BPE) Encode(text string) []int { return bp.encodeLimit(text, -1) }
 
 func (bp *BPE) encodeLimit(text string, limit int) []int {
-	var ids []int
-	if limit == 0 {
+	return bp.pipeline.encodeLimit(text, limit, func(ids []int, t Token) []int {
+		eachBPEWord(t, bp.maxChars, func(w string) { ids = bp.appendWord(ids, w) })
 		return ids
-	}
-	bp.pre.Each(bp.norm.Normalize(text), func(t Token) bool {
-		if t.Special {
-			id, ok := bp.vocab.ID(t.Text)
-			if !ok {
-				id = UnkID
-			}
-			ids = append(ids, id)
-		} else {
-			eachBPEWord(t, bp.maxChars, func(w string) { ids = bp.appendWord(ids, w) })
-		}
-		if limit >= 0 && len(ids) >= limit {
-			ids = ids[:limit]
-			return false
-		}
-		return true
 	})
-	return ids
 }
 
 // appendWord appends the ids of one raw-byte word, using the cache.

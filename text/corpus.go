@@ -87,9 +87,9 @@ func readCorpusFile(path string, add func(string)) error {
 	defer f.Close()
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".csv":
-		return readCorpusCSV(path, f, add)
+		return readCorpusRecords(path, NewRecordReader(f, ',', false), add)
 	case ".tsv":
-		return readCorpusTSV(path, f, add)
+		return readCorpusRecords(path, NewRecordReader(f, '\t', true), add)
 	case ".jsonl":
 		return readCorpusJSONL(path, f, add)
 	}
@@ -107,10 +107,10 @@ func pickColumn(path string, header []string) (int, error) {
 	return 0, fmt.Errorf("%s: no text column (looked for %v) in header %v", path, corpusColumns, header)
 }
 
-func readCorpusCSV(path string, r io.Reader, add func(string)) error {
-	cr := csv.NewReader(bufio.NewReader(r))
-	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
+// readCorpusRecords adds the text column of delimited records (the first
+// is the header); rows too short to have it are passed over.
+func readCorpusRecords(path string, rr *RecordReader, add func(string)) error {
+	header, _, err := rr.Read()
 	if err == io.EOF {
 		return fmt.Errorf("%s: empty file, want a header line", path)
 	}
@@ -122,7 +122,7 @@ func readCorpusCSV(path string, r io.Reader, add func(string)) error {
 		return err
 	}
 	for {
-		rec, err := cr.Read()
+		rec, _, err := rr.Read()
 		if err == io.EOF {
 			return nil
 		}
@@ -135,57 +135,96 @@ func readCorpusCSV(path string, r io.Reader, add func(string)) error {
 	}
 }
 
-func readCorpusTSV(path string, r io.Reader, add func(string)) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 64<<20)
-	col := -1
-	for sc.Scan() {
-		fields := strings.Split(strings.TrimRight(sc.Text(), "\r"), "\t")
-		if col < 0 {
-			c, err := pickColumn(path, fields)
-			if err != nil {
-				return err
-			}
-			col = c
-			continue
+func readCorpusJSONL(path string, r io.Reader, add func(string)) error {
+	err := EachJSONLine(r, func(b []byte, _ int) error {
+		var obj map[string]json.RawMessage
+		if jerr := json.Unmarshal(b, &obj); jerr != nil {
+			return jerr
 		}
-		if col < len(fields) {
-			add(fields[col])
+		i := slices.IndexFunc(corpusFields, func(k string) bool { _, ok := obj[k]; return ok })
+		if i < 0 {
+			return fmt.Errorf("no text field (looked for %v)", corpusFields)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if col < 0 {
-		return fmt.Errorf("%s: empty file, want a header line", path)
+		var s string
+		if jerr := json.Unmarshal(obj[corpusFields[i]], &s); jerr != nil {
+			return fmt.Errorf("field %q is not a string", corpusFields[i])
+		}
+		add(s)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s %w", path, err)
 	}
 	return nil
 }
 
-func readCorpusJSONL(path string, r io.Reader, add func(string)) error {
+// RecordReader reads delimited records: CSV with quoting (encoding/csv;
+// blank lines are skipped and records may differ in length) or, unquoted,
+// every non-blank line split verbatim at each separator (as for TSV files
+// whose fields contain '"').
+type RecordReader struct {
+	cr   *csv.Reader
+	sc   *bufio.Scanner
+	sep  string
+	line int
+}
+
+// NewRecordReader reads records from r separated by comma, with CSV
+// quoting unless noQuotes is set.
+func NewRecordReader(r io.Reader, comma rune, noQuotes bool) *RecordReader {
+	if noQuotes {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		return &RecordReader{sc: sc, sep: string(comma)}
+	}
+	cr := csv.NewReader(bufio.NewReader(r))
+	cr.Comma = comma
+	cr.FieldsPerRecord = -1
+	return &RecordReader{cr: cr}
+}
+
+// Read returns the next record and the 1-based line it starts on, or
+// io.EOF after the last one. Errors name the line.
+func (rr *RecordReader) Read() ([]string, int, error) {
+	if rr.cr != nil {
+		rec, err := rr.cr.Read()
+		if err != nil {
+			return nil, 0, err
+		}
+		line, _ := rr.cr.FieldPos(0)
+		return rec, line, nil
+	}
+	for rr.sc.Scan() {
+		rr.line++
+		l := strings.TrimSuffix(rr.sc.Text(), "\r")
+		if l == "" {
+			continue
+		}
+		return strings.Split(l, rr.sep), rr.line, nil
+	}
+	if err := rr.sc.Err(); err != nil {
+		return nil, 0, fmt.Errorf("line %d: %w", rr.line+1, err)
+	}
+	return nil, 0, io.EOF
+}
+
+// EachJSONLine calls fn with every non-blank line of JSON Lines input and
+// its 1-based line number, and stops at fn's first error. Errors, fn's
+// included, start with "line N: ".
+func EachJSONLine(r io.Reader, fn func(b []byte, line int) error) error {
 	br := bufio.NewReader(r)
 	for line := 1; ; line++ {
 		b, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(b)) > 0 {
-			var obj map[string]json.RawMessage
-			if jerr := json.Unmarshal(b, &obj); jerr != nil {
-				return fmt.Errorf("%s line %d: %w", path, line, jerr)
-			}
-			i := slices.IndexFunc(corpusFields, func(k string) bool { _, ok := obj[k]; return ok })
-			if i < 0 {
-				return fmt.Errorf("%s line %d: no text field (looked for %v)", path, line, corpusFields)
-			}
-			var s string
-			if jerr := json.Unmarshal(obj[corpusFields[i]], &s); jerr != nil {
-				return fmt.Errorf("%s line %d: field %q is not a string", path, line, corpusFields[i])
-			}
-			add(s)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("line %d: %w", line, err)
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
+		if len(bytes.TrimSpace(b)) > 0 {
+			if ferr := fn(b, line); ferr != nil {
+				return fmt.Errorf("line %d: %w", line, ferr)
+			}
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return nil
 		}
 	}
 }

@@ -210,6 +210,33 @@ func newPipeline(n Normalizer, p PreTokenizer, v *Vocab) pipeline {
 	return pipeline{norm: n, pre: p, vocab: v, nspec: len(specialsFor(p))}
 }
 
+// encodeLimit normalizes and pre-tokenizes text; a special pre-token is
+// looked up in the vocabulary ([UNK] if absent), any other is appended by
+// word. It stops after limit ids (limit < 0: no limit).
+func (p *pipeline) encodeLimit(text string, limit int, word func(ids []int, t Token) []int) []int {
+	var ids []int
+	if limit == 0 {
+		return ids
+	}
+	p.pre.Each(p.norm.Normalize(text), func(t Token) bool {
+		if t.Special {
+			id, ok := p.vocab.ID(t.Text)
+			if !ok {
+				id = UnkID
+			}
+			ids = append(ids, id)
+		} else {
+			ids = word(ids, t)
+		}
+		if limit >= 0 && len(ids) >= limit {
+			ids = ids[:limit]
+			return false
+		}
+		return true
+	})
+	return ids
+}
+
 // Vocab returns the vocabulary.
 func (p *pipeline) Vocab() *Vocab { return p.vocab }
 

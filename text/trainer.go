@@ -200,3 +200,28 @@ func sortedWords(counts map[string]int64) []string {
 	slices.Sort(out)
 	return out
 }
+
+// subwordDefaults fills in the zero settings of TrainBPE and
+// TrainWordPiece: 8000 tokens, pairs seen at least twice,
+// DefaultMaxInputCharsPerWord.
+func subwordDefaults(vocabSize, minFreq, maxChars *int) {
+	if *vocabSize == 0 {
+		*vocabSize = 8000
+	}
+	if *minFreq == 0 {
+		*minFreq = 2
+	}
+	if *maxChars == 0 {
+		*maxChars = DefaultMaxInputCharsPerWord
+	}
+}
+
+// startVocab returns a vocabulary that holds the reserved tokens, in order,
+// and the set of its tokens.
+func startVocab(reserved []string) ([]string, map[string]bool) {
+	inVocab := make(map[string]bool, len(reserved))
+	for _, t := range reserved {
+		inVocab[t] = true
+	}
+	return append([]string(nil), reserved...), inVocab
+}

@@ -167,19 +167,13 @@ func NewWordLevel(tokens []string, n Normalizer, p PreTokenizer) (*WordLevel, er
 func (w *WordLevel) Encode(text string) []int { return w.encodeLimit(text, -1) }
 
 func (w *WordLevel) encodeLimit(text string, limit int) []int {
-	var ids []int
-	if limit == 0 {
-		return ids
-	}
-	w.pre.Each(w.norm.Normalize(text), func(t Token) bool {
+	return w.pipeline.encodeLimit(text, limit, func(ids []int, t Token) []int {
 		id, ok := w.vocab.ids[t.Text]
-		if !ok || (!t.Special && id < w.nspec) {
+		if !ok || id < w.nspec {
 			id = UnkID
 		}
-		ids = append(ids, id)
-		return limit < 0 || len(ids) < limit
+		return append(ids, id)
 	})
-	return ids
 }
 
 // Decode joins the words of ids with spaces.

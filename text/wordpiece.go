@@ -63,15 +63,7 @@ func DefaultWordPieceConfig(vocabSize int) WordPieceConfig {
 // do not take part in merging. Merges are then added until the vocabulary
 // has VocabSize tokens. The result is a pure function of texts and cfg.
 func TrainWordPiece(texts []string, cfg WordPieceConfig) (*WordPiece, error) {
-	if cfg.VocabSize == 0 {
-		cfg.VocabSize = 8000
-	}
-	if cfg.MinFrequency == 0 {
-		cfg.MinFrequency = 2
-	}
-	if cfg.MaxInputCharsPerWord == 0 {
-		cfg.MaxInputCharsPerWord = DefaultMaxInputCharsPerWord
-	}
+	subwordDefaults(&cfg.VocabSize, &cfg.MinFrequency, &cfg.MaxInputCharsPerWord)
 	reserved := specialsFor(cfg.PreTokenizer)
 	if cfg.VocabSize < len(reserved)+1 || cfg.MinFrequency < 0 || cfg.MaxInputCharsPerWord < 0 || (cfg.Scoring != Frequency && cfg.Scoring != Likelihood) {
 		return nil, fmt.Errorf("text.TrainWordPiece: bad config (VocabSize %d must exceed the %d special tokens, MinFrequency %d, MaxInputCharsPerWord %d, Scoring %d)",
@@ -97,11 +89,7 @@ func TrainWordPiece(texts []string, cfg WordPieceConfig) (*WordPiece, error) {
 			alpha[wpSymbol(r, i > 0)] += wordCounts[w]
 		}
 	}
-	tokens := append([]string(nil), reserved...)
-	inVocab := map[string]bool{}
-	for _, t := range reserved {
-		inVocab[t] = true
-	}
+	tokens, inVocab := startVocab(reserved)
 	for _, s := range sortedByCount(alpha) {
 		if len(tokens) >= cfg.VocabSize {
 			break
@@ -185,27 +173,7 @@ func (wp *WordPiece) MaxInputCharsPerWord() int { return wp.maxChars }
 func (wp *WordPiece) Encode(text string) []int { return wp.encodeLimit(text, -1) }
 
 func (wp *WordPiece) encodeLimit(text string, limit int) []int {
-	var ids []int
-	if limit == 0 {
-		return ids
-	}
-	wp.pre.Each(wp.norm.Normalize(text), func(t Token) bool {
-		if t.Special {
-			id, ok := wp.vocab.ID(t.Text)
-			if !ok {
-				id = UnkID
-			}
-			ids = append(ids, id)
-		} else {
-			ids = wp.appendWord(ids, t.Text)
-		}
-		if limit >= 0 && len(ids) >= limit {
-			ids = ids[:limit]
-			return false
-		}
-		return true
-	})
-	return ids
+	return wp.pipeline.encodeLimit(text, limit, func(ids []int, t Token) []int { return wp.appendWord(ids, t.Text) })
 }
 
 // appendWord appends the pieces of one word (greedy longest match first).

@@ -34,9 +34,7 @@
 package textdata
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +42,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/deepgo/deepgo/text"
 )
 
 // Options selects the columns (CSV/TSV) or fields (JSONL) to read.
@@ -163,44 +163,6 @@ func ReadFile(path string, opt Options) (*Data, error) {
 	return d, nil
 }
 
-// rowReader yields the records of a CSV or unquoted delimited file with
-// the line each starts on.
-type rowReader interface {
-	read() ([]string, int, error)
-}
-
-type csvRows struct{ r *csv.Reader }
-
-func (c csvRows) read() ([]string, int, error) {
-	rec, err := c.r.Read()
-	if err != nil {
-		return nil, 0, err
-	}
-	line, _ := c.r.FieldPos(0)
-	return rec, line, nil
-}
-
-type plainRows struct {
-	sc   *bufio.Scanner
-	sep  string
-	line int
-}
-
-func (p *plainRows) read() ([]string, int, error) {
-	for p.sc.Scan() {
-		p.line++
-		l := strings.TrimSuffix(p.sc.Text(), "\r")
-		if l == "" {
-			continue
-		}
-		return strings.Split(l, p.sep), p.line, nil
-	}
-	if err := p.sc.Err(); err != nil {
-		return nil, 0, fmt.Errorf("line %d: %w", p.line+1, err)
-	}
-	return nil, 0, io.EOF
-}
-
 // ReadCSV reads delimited text with a header line (see Options and the
 // package documentation for the handling of bad rows).
 func ReadCSV(r io.Reader, opt Options) (*Data, error) {
@@ -213,18 +175,8 @@ func ReadCSV(r io.Reader, opt Options) (*Data, error) {
 
 func readCSV(r io.Reader, opt Options) (*Data, error) {
 	opt.defaults()
-	var rows rowReader
-	if opt.NoQuotes {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), 64<<20)
-		rows = &plainRows{sc: sc, sep: string(opt.Comma)}
-	} else {
-		cr := csv.NewReader(bufio.NewReader(r))
-		cr.Comma = opt.Comma
-		cr.FieldsPerRecord = -1
-		rows = csvRows{cr}
-	}
-	header, _, err := rows.read()
+	rows := text.NewRecordReader(r, opt.Comma, opt.NoQuotes)
+	header, _, err := rows.Read()
 	if err == io.EOF {
 		return nil, errors.New("empty input, want a header line")
 	}
@@ -265,7 +217,7 @@ func readCSV(r io.Reader, opt Options) (*Data, error) {
 	}
 	d := &Data{}
 	for {
-		rec, line, err := rows.read()
+		rec, line, err := rows.Read()
 		if err == io.EOF {
 			return d, nil
 		}
@@ -309,29 +261,24 @@ func ReadJSONL(r io.Reader, opt Options) (*Data, error) {
 
 func readJSONL(r io.Reader, opt Options) (*Data, error) {
 	opt.defaults()
-	br := bufio.NewReader(r)
 	d := &Data{}
-	for line := 1; ; line++ {
-		b, rerr := br.ReadBytes('\n')
-		if rerr != nil && !errors.Is(rerr, io.EOF) {
-			return nil, fmt.Errorf("line %d: %w", line, rerr)
+	err := text.EachJSONLine(r, func(b []byte, line int) error {
+		ex, ok, err := jsonExample(b, line, opt)
+		if err != nil {
+			return err
 		}
-		if len(bytes.TrimSpace(b)) > 0 {
-			ex, ok, err := jsonExample(b, line, opt)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: %w", line, err)
-			}
-			if ok {
-				d.Examples = append(d.Examples, ex)
-			} else {
-				d.Skipped++
-				d.SkippedLines = append(d.SkippedLines, line)
-			}
+		if ok {
+			d.Examples = append(d.Examples, ex)
+		} else {
+			d.Skipped++
+			d.SkippedLines = append(d.SkippedLines, line)
 		}
-		if rerr != nil {
-			return d, nil
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return d, nil
 }
 
 func jsonExample(b []byte, line int, opt Options) (Example, bool, error) {
