@@ -318,7 +318,7 @@ func (e *impExec) do() []impVal {
 		a, b := e.f(0), e.f(1)
 		if a.Dim() >= 2 && b.Dim() >= 2 {
 			sa, sb := a.Shape(), b.Shape()
-			out := append(impBroadcast(sa[:len(sa)-2], sb[:len(sb)-2]), sa[len(sa)-2], sb[len(sb)-1])
+			out := append(tensor.BroadcastShapes("MatMul", sa[:len(sa)-2], sb[:len(sb)-2]), sa[len(sa)-2], sb[len(sb)-1])
 			e.checkSize(out)
 		}
 		return fl(tensor.MatMul(a, b))
@@ -429,10 +429,10 @@ func (e *impExec) do() []impVal {
 	case "Equal":
 		a, b := e.ins[0], e.ins[1]
 		if a.isInt() && b.isInt() {
-			return one(impBroadcastInt(a, b, func(x, y int64) int64 { return impB(x == y) }))
+			return one(impBroadcastInt("Equal", a, b, func(x, y int64) int64 { return impB(x == y) }))
 		}
 		af, bf := impToFloat(a), impToFloat(b)
-		return one(impBroadcastInt(impVal{i: impF2I(af), shape: af.Shape()}, impVal{i: impF2I(bf), shape: bf.Shape()},
+		return one(impBroadcastInt("Equal", impVal{i: impF2I(af), shape: af.Shape()}, impVal{i: impF2I(bf), shape: bf.Shape()},
 			func(x, y int64) int64 {
 				return impB(math.Float64frombits(uint64(x)) == math.Float64frombits(uint64(y)))
 			}))
@@ -443,7 +443,7 @@ func (e *impExec) do() []impVal {
 		if e.ins[1].isInt() && e.ins[2].isInt() {
 			return one(impWhereInt(c, e.ins[1], e.ins[2]))
 		}
-		e.checkSize(impBroadcast(impBroadcast(c.shape, e.ins[1].dims()), e.ins[2].dims()))
+		e.checkSize(tensor.BroadcastShapes("Where", tensor.BroadcastShapes("Where", c.shape, e.ins[1].dims()), e.ins[2].dims()))
 		return fl(tensor.Where(tensor.FromInt64(append([]int64(nil), c.i...), c.shape...), e.f(1), e.f(2)))
 	case "Expand":
 		return one(e.expand())
@@ -541,10 +541,10 @@ func (e *impExec) binary(op string) impVal {
 				return x / y
 			}
 		}
-		return impBroadcastInt(a, b, f)
+		return impBroadcastInt(op, a, b, f)
 	}
 	x, y := impToFloat(a), impToFloat(b)
-	e.checkSize(impBroadcast(x.Shape(), y.Shape()))
+	e.checkSize(tensor.BroadcastShapes(op, x.Shape(), y.Shape()))
 	switch op {
 	case "Add":
 		return impVal{f: tensor.Add(x, y)}
@@ -556,35 +556,9 @@ func (e *impExec) binary(op string) impVal {
 	return impVal{f: tensor.Div(x, y)}
 }
 
-// impBroadcast returns the broadcast shape of a and b.
-func impBroadcast(a, b []int) []int {
-	n := max(len(a), len(b))
-	out := make([]int, n)
-	for k := 0; k < n; k++ {
-		da, db := 1, 1
-		if j := len(a) - n + k; j >= 0 {
-			da = a[j]
-		}
-		if j := len(b) - n + k; j >= 0 {
-			db = b[j]
-		}
-		switch {
-		case da == db || db == 1:
-			out[k] = da
-		case da == 1:
-			out[k] = db
-		default:
-			impFail("shapes %v and %v do not broadcast", a, b)
-		}
-	}
-	return out
-}
-
-// impIndex maps a flat index of shape out to the flat index into a tensor
-// of shape in broadcast to out.
+// impBroadcastIndex maps each flat index of shape out to the flat index into
+// a tensor of shape in broadcast to out.
 func impBroadcastIndex(in, out []int) []int {
-	n := int(impNumel(out))
-	idx := make([]int, n)
 	strides := make([]int, len(out))
 	s := 1
 	for k := len(in) - 1; k >= 0; k-- {
@@ -594,6 +568,14 @@ func impBroadcastIndex(in, out []int) []int {
 		}
 		s *= in[k]
 	}
+	return impStridedIndex(out, strides)
+}
+
+// impStridedIndex walks the coordinates of shape out in row-major order and
+// gives, for each, the flat offset sum(coord[k]*strides[k]).
+func impStridedIndex(out, strides []int) []int {
+	n := int(impNumel(out))
+	idx := make([]int, n)
 	coord := make([]int, len(out))
 	for f := 0; f < n; f++ {
 		off := 0
@@ -612,8 +594,8 @@ func impBroadcastIndex(in, out []int) []int {
 	return idx
 }
 
-func impBroadcastInt(a, b impVal, f func(x, y int64) int64) impVal {
-	shape := impBroadcast(a.shape, b.shape)
+func impBroadcastInt(op string, a, b impVal, f func(x, y int64) int64) impVal {
+	shape := tensor.BroadcastShapes(op, a.shape, b.shape)
 	if impNumel(shape) > impMaxHostInts {
 		impFail("shape %v is too large", shape)
 	}
@@ -626,7 +608,7 @@ func impBroadcastInt(a, b impVal, f func(x, y int64) int64) impVal {
 }
 
 func impWhereInt(c, a, b impVal) impVal {
-	shape := impBroadcast(impBroadcast(c.shape, a.shape), b.shape)
+	shape := tensor.BroadcastShapes("Where", tensor.BroadcastShapes("Where", c.shape, a.shape), b.shape)
 	if impNumel(shape) > impMaxHostInts {
 		impFail("shape %v is too large", shape)
 	}
@@ -851,24 +833,7 @@ func impPermuteIndex(s, perm []int) []int {
 		out[j] = s[p]
 		ps[j] = strides[p]
 	}
-	n := int(impNumel(out))
-	idx := make([]int, n)
-	coord := make([]int, len(out))
-	for f := 0; f < n; f++ {
-		off := 0
-		for k := range coord {
-			off += coord[k] * ps[k]
-		}
-		idx[f] = off
-		for k := len(out) - 1; k >= 0; k-- {
-			coord[k]++
-			if coord[k] < out[k] {
-				break
-			}
-			coord[k] = 0
-		}
-	}
-	return idx
+	return impStridedIndex(out, ps)
 }
 
 func (e *impExec) axesArg(k int) ([]int64, bool) {
@@ -1101,7 +1066,7 @@ func (e *impExec) expand() impVal {
 			impFail("negative dimension in %v", want)
 		}
 	}
-	shape := impBroadcast(v.dims(), want)
+	shape := tensor.BroadcastShapes("Expand", v.dims(), want)
 	e.checkSize(shape)
 	if v.isInt() {
 		idx := impBroadcastIndex(v.shape, shape)

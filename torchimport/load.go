@@ -5,9 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/deepgo/deepgo/model"
@@ -129,7 +130,7 @@ func Load(m nn.Module, sd map[string]*tensor.Tensor, strict bool) (Report, error
 	}
 	own := nn.StateDict(m)
 	var r Report
-	for _, k := range sortedKeys(own) {
+	for _, k := range slices.Sorted(maps.Keys(own)) {
 		src, ok := sd[k]
 		switch {
 		case !ok:
@@ -140,7 +141,7 @@ func Load(m nn.Module, sd map[string]*tensor.Tensor, strict bool) (Report, error
 			r.Mismatched = append(r.Mismatched, nn.ShapeMismatch{Key: k, ModelShape: own[k].Shape(), StateShape: src.Shape()})
 		}
 	}
-	for _, k := range sortedKeys(sd) {
+	for _, k := range slices.Sorted(maps.Keys(sd)) {
 		if _, ok := own[k]; !ok {
 			r.Unexpected = append(r.Unexpected, k)
 		}
@@ -155,21 +156,12 @@ func Load(m nn.Module, sd map[string]*tensor.Tensor, strict bool) (Report, error
 	if err := nn.LoadStateDict(m, sd, false); err != nil {
 		return r, err
 	}
-	for _, k := range sortedKeys(own) {
+	for _, k := range slices.Sorted(maps.Keys(own)) {
 		if _, ok := sd[k]; ok {
 			r.Loaded = append(r.Loaded, k)
 		}
 	}
 	return r, nil
-}
-
-func sortedKeys(m map[string]*tensor.Tensor) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // ImportOptions says where ImportToPackage takes the architecture from and

@@ -187,6 +187,54 @@ func (u *unpickler) readByte() (byte, error) {
 	return b[0], nil
 }
 
+// readUint reads a little-endian unsigned integer of width bytes (1 to 8).
+func (u *unpickler) readUint(width int) (uint64, error) {
+	b, err := u.read(width)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for i := width - 1; i >= 0; i-- {
+		n = n<<8 | uint64(b[i])
+	}
+	return n, nil
+}
+
+// memoKeyWidth is the width of the memo key that follows BINPUT/BINGET (1
+// byte) or LONG_BINPUT/LONG_BINGET (4 bytes).
+func memoKeyWidth(op byte) int {
+	if op == 'r' || op == 'j' {
+		return 4
+	}
+	return 1
+}
+
+// binString reads the operand of a length-prefixed string opcode:
+// BINUNICODE, BINSTRING, BINBYTES (u32 length), SHORT_BINUNICODE,
+// SHORT_BINSTRING, SHORT_BINBYTES (u8 length) or BINUNICODE8 (u64 length).
+// The BYTES opcodes give a []byte, the others a string.
+func (u *unpickler) binString(op byte) (any, error) {
+	width := 4
+	switch op {
+	case 0x8c, 'U', 'C':
+		width = 1
+	case 0x8d:
+		width = 8
+	}
+	n, err := u.readUint(width)
+	if err != nil {
+		return nil, err
+	}
+	s, err := u.str(n)
+	if err != nil {
+		return nil, err
+	}
+	if op == 'B' || op == 'C' {
+		return []byte(s), nil
+	}
+	return s, nil
+}
+
 func (u *unpickler) readLine() (string, error) {
 	for i := u.pos; i < len(u.data) && i-u.pos < 256; i++ {
 		if u.data[i] == '\n' {
@@ -375,48 +423,12 @@ func (u *unpickler) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
-		case 'X', 'T', 'B': // BINUNICODE, BINSTRING, BINBYTES (u32 length)
-			b, err := u.read(4)
+		case 'X', 'T', 'B', 0x8c, 'U', 'C', 0x8d: // length-prefixed strings and bytes
+			v, err := u.binString(op)
 			if err != nil {
 				return nil, err
-			}
-			s, err := u.str(uint64(binary.LittleEndian.Uint32(b)))
-			if err != nil {
-				return nil, err
-			}
-			var v any = s
-			if op == 'B' {
-				v = []byte(s)
 			}
 			if err := u.push(v); err != nil {
-				return nil, err
-			}
-		case 0x8c, 'U', 'C': // SHORT_BINUNICODE, SHORT_BINSTRING, SHORT_BINBYTES
-			n, err := u.readByte()
-			if err != nil {
-				return nil, err
-			}
-			s, err := u.str(uint64(n))
-			if err != nil {
-				return nil, err
-			}
-			var v any = s
-			if op == 'C' {
-				v = []byte(s)
-			}
-			if err := u.push(v); err != nil {
-				return nil, err
-			}
-		case 0x8d: // BINUNICODE8
-			b, err := u.read(8)
-			if err != nil {
-				return nil, err
-			}
-			s, err := u.str(binary.LittleEndian.Uint64(b))
-			if err != nil {
-				return nil, err
-			}
-			if err := u.push(s); err != nil {
 				return nil, err
 			}
 		case ')':
@@ -506,42 +518,22 @@ func (u *unpickler) run() (any, error) {
 				return nil, fmt.Errorf("list holds over %d values", maxStack)
 			}
 			l.items = append(l.items, items...)
-		case 'q': // BINPUT
-			b, err := u.readByte()
+		case 'q', 'r': // BINPUT, LONG_BINPUT
+			i, err := u.readUint(memoKeyWidth(op))
 			if err != nil {
 				return nil, err
 			}
-			err = u.memoPut(uint32(b))
-			if err != nil {
-				return nil, err
-			}
-		case 'r': // LONG_BINPUT
-			b, err := u.read(4)
-			if err != nil {
-				return nil, err
-			}
-			err = u.memoPut(binary.LittleEndian.Uint32(b))
-			if err != nil {
+			if err := u.memoPut(uint32(i)); err != nil {
 				return nil, err
 			}
 		case 0x94: // MEMOIZE
 			err = u.memoPut(uint32(len(u.memo)))
-		case 'h': // BINGET
-			b, err := u.readByte()
+		case 'h', 'j': // BINGET, LONG_BINGET
+			i, err := u.readUint(memoKeyWidth(op))
 			if err != nil {
 				return nil, err
 			}
-			err = u.memoGet(uint32(b))
-			if err != nil {
-				return nil, err
-			}
-		case 'j': // LONG_BINGET
-			b, err := u.read(4)
-			if err != nil {
-				return nil, err
-			}
-			err = u.memoGet(binary.LittleEndian.Uint32(b))
-			if err != nil {
+			if err := u.memoGet(uint32(i)); err != nil {
 				return nil, err
 			}
 		case 'c': // GLOBAL
