@@ -18,51 +18,18 @@ func fastRequest(b []byte) (restRequest, bool) {
 	p := fastParser{b: b}
 	var rr restRequest
 	ok := p.object(func(key string) bool {
+		var ok bool
 		switch key {
 		case "id":
-			s, ok := p.str()
-			rr.ID = s
-			return ok
+			rr.ID, ok = p.str()
 		case "parameters":
-			m, ok := p.params()
-			rr.Parameters = m
-			return ok
+			rr.Parameters, ok = p.params()
 		case "inputs":
-			if !p.arrayStart() {
-				return false
-			}
-			rr.Inputs = []restInput{}
-			return p.elements(func() bool {
-				var in restInput
-				ok := p.object(func(key string) bool { return p.input(&in, key) })
-				rr.Inputs = append(rr.Inputs, in)
-				return ok
-			})
+			rr.Inputs, ok = objects(&p, p.input)
 		case "outputs":
-			if !p.arrayStart() {
-				return false
-			}
-			rr.Outputs = []restOutput{}
-			return p.elements(func() bool {
-				var o restOutput
-				ok := p.object(func(key string) bool {
-					switch key {
-					case "name":
-						s, ok := p.str()
-						o.Name = s
-						return ok
-					case "parameters":
-						m, ok := p.params()
-						o.Parameters = m
-						return ok
-					}
-					return false
-				})
-				rr.Outputs = append(rr.Outputs, o)
-				return ok
-			})
+			rr.Outputs, ok = objects(&p, p.output)
 		}
-		return false
+		return ok
 	})
 	p.space()
 	rr.typed = true
@@ -330,6 +297,36 @@ func (p *fastParser) params() (map[string]any, bool) {
 		}
 	})
 	return m, ok
+}
+
+// objects parses an array of objects into a new slice, calling field for
+// each key of each element with the cursor before the value.
+func objects[T any](p *fastParser, field func(v *T, key string) bool) ([]T, bool) {
+	if !p.arrayStart() {
+		return nil, false
+	}
+	out := []T{}
+	ok := p.elements(func() bool {
+		// The element is filled in place: a local passed to field would
+		// escape to the heap.
+		var zero T
+		out = append(out, zero)
+		v := &out[len(out)-1]
+		return p.object(func(key string) bool { return field(v, key) })
+	})
+	return out, ok
+}
+
+// output parses one field of an output object.
+func (p *fastParser) output(o *restOutput, key string) bool {
+	var ok bool
+	switch key {
+	case "name":
+		o.Name, ok = p.str()
+	case "parameters":
+		o.Parameters, ok = p.params()
+	}
+	return ok
 }
 
 // input parses one field of an input object.

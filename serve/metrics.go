@@ -60,6 +60,9 @@ func newMetrics(reg *prometheus.Registry) *Metrics {
 	hist := func(name, help string, buckets []float64) *prometheus.HistogramVec {
 		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, modelLabels)
 	}
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, modelLabels)
+	}
 	m := &Metrics{
 		Registry:  reg,
 		requests:  counter("deepgo_requests_total", "Inference requests by model, version and outcome.", "model", "version", "outcome"),
@@ -68,8 +71,8 @@ func newMetrics(reg *prometheus.Registry) *Metrics {
 		queueDur:  hist("deepgo_queue_duration_seconds", "Time requests wait in the batch queue, in seconds.", latencyBuckets),
 		compDur:   hist("deepgo_compute_duration_seconds", "Time one batch takes in the model, in seconds.", latencyBuckets),
 		batchSize: hist("deepgo_batch_size", "Rows per executed batch.", prometheus.ExponentialBuckets(1, 2, 10)),
-		depth:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "deepgo_queue_depth", Help: "Requests waiting in the batch queue."}, modelLabels),
-		inflight:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "deepgo_inflight_requests", Help: "Inference requests being processed (queued or computing)."}, modelLabels),
+		depth:     gauge("deepgo_queue_depth", "Requests waiting in the batch queue."),
+		inflight:  gauge("deepgo_inflight_requests", "Inference requests being processed (queued or computing)."),
 		httpInfl:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "deepgo_http_inflight_requests", Help: "HTTP requests being served."}),
 
 		nvSuccess: counter("nv_inference_request_success", "Number of successful inference requests, all batch sizes (Triton name).", modelLabels...),
@@ -79,7 +82,7 @@ func newMetrics(reg *prometheus.Registry) *Metrics {
 		nvReqUs:   counter("nv_inference_request_duration_us", "Cumulative inference request duration in microseconds (Triton name).", modelLabels...),
 		nvQueueUs: counter("nv_inference_queue_duration_us", "Cumulative inference queuing duration in microseconds (Triton name).", modelLabels...),
 		nvInferUs: counter("nv_inference_compute_infer_duration_us", "Cumulative compute inference duration in microseconds (Triton name).", modelLabels...),
-		nvPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nv_inference_pending_request_count", Help: "Instantaneous number of pending requests awaiting execution (Triton name)."}, modelLabels),
+		nvPending: gauge("nv_inference_pending_request_count", "Instantaneous number of pending requests awaiting execution (Triton name)."),
 	}
 	reg.MustRegister(m.requests, m.unknown, m.reqDur, m.queueDur, m.compDur, m.batchSize, m.depth, m.inflight, m.httpInfl,
 		m.nvSuccess, m.nvFailure, m.nvCount, m.nvExec, m.nvReqUs, m.nvQueueUs, m.nvInferUs, m.nvPending)
