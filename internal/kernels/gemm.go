@@ -101,16 +101,11 @@ type gemmArgs struct {
 	directA        bool // read op(A) in place (transA only)
 	directB        bool // read op(B) in place (!transB only)
 	dot            bool // use the dot-product kernels
-	// apacked, when not nil, holds all of op(A) packed once for every
-	// thread (see packShared): the rows [0, m) of the k block that starts
-	// at pc are at apacked[pc*m:], in the panel layout of packA.
-	apacked []float32
 }
 
 // workspace holds one thread's packing buffers; they only grow.
 type workspace struct {
 	apack, bpack, tmp []float32
-	ashared           []float32 // packShared's buffer, held by the calling thread
 }
 
 func grow(buf *[]float32, n int) []float32 {
@@ -179,10 +174,7 @@ func (w *workspace) gemm(g *gemmArgs, i0, i1, j0, j1 int) {
 			for ic := i0; ic < i1; ic += kern.mc {
 				mcur := min(kern.mc, i1-ic)
 				var ap []float32
-				switch {
-				case g.apacked != nil:
-					ap = g.apacked[pc*g.m+ic*kcur:]
-				case !g.directA:
+				if !g.directA {
 					ap = grow(&w.apack, mcur*kcur)
 					packA(ap, g, ic, mcur, pc, kcur, mr)
 				}
@@ -290,9 +282,44 @@ func packB(dst []float32, g *gemmArgs, pc, kc, jc, nc, nr int) {
 	}
 }
 
-// packTransposed sets d[p*stride+i] = src[base+i*ld+p] for i < w, p < kc,
-// reading four rows of src at a time so that reads stay sequential.
+// packT8 and packT4, when not nil, transpose 8 or 4 rows of src into the
+// columns of a panel, 8 columns at a time, in registers (see asmgen's
+// genPackT): packT8(d, ds, src, ld, blocks) sets d[(8q+p)*ds+i] =
+// src[i*ld+8q+p] for i < 8, p < 8, q < blocks. They are set on amd64 with
+// AVX; tests set them to nil to run the portable loop.
+var packT8, packT4 func(d *float32, ds int, src *float32, ld int, blocks int)
+
+// packTransposed sets d[p*stride+i] = src[base+i*ld+p] for i < w, p < kc
+// (stride ≥ w). Blocks of 8 columns of 8 or 4 rows go through packT8 and
+// packT4 when set (a ragged group of 4-7 rows as two overlapping groups of
+// 4, which write the same values twice); the rest through packTransposedGo.
+// Only copies: the result is the same on every path.
 func packTransposed(d, src []float32, base, ld, w, kc, stride int) {
+	blocks := kc / 8
+	if packT8 == nil || w < 4 || blocks == 0 {
+		packTransposedGo(d, src, base, ld, w, kc, stride)
+		return
+	}
+	// The assembly does not check bounds: check the last element each side
+	// touches (a failure here is a bug in the caller).
+	_ = src[base+(w-1)*ld+kc-1]
+	_ = d[(kc-1)*stride+w-1]
+	i := 0
+	for ; i+8 <= w; i += 8 {
+		packT8(&d[i], stride, &src[base+i*ld], ld, blocks)
+	}
+	for ; i < w; i += 4 {
+		i = min(i, w-4)
+		packT4(&d[i], stride, &src[base+i*ld], ld, blocks)
+	}
+	if p0 := blocks * 8; p0 < kc {
+		packTransposedGo(d[p0*stride:], src, base+p0, ld, w, kc-p0, stride)
+	}
+}
+
+// packTransposedGo is packTransposed in portable Go, reading four rows of
+// src at a time so that reads stay sequential.
+func packTransposedGo(d, src []float32, base, ld, w, kc, stride int) {
 	i := 0
 	for ; i+4 <= w; i += 4 {
 		r0 := src[base+i*ld:][:kc]
@@ -334,7 +361,6 @@ type task struct {
 type call struct {
 	g     gemmArgs
 	tasks []task
-	pack  packJob
 }
 
 // runShare computes task i with a workspace of the running thread.
@@ -381,22 +407,6 @@ func sgemm(g *gemmArgs) {
 
 	cl := callPool.Get().(*call)
 	cl.g = *g
-	var shared *workspace
-	if splitN && !g.directA && !g.dot && kern.mc%kern.mr == 0 {
-		// Every column share would pack all of op(A) for itself: pack it
-		// once, each thread a part, and let the shares read it.
-		shared = wsPool.Get().(*workspace)
-		pj := &cl.pack
-		*pj = packJob{g: &cl.g, dst: grow(&shared.ashared, g.m*g.k), parts: threads}
-		tw.start(pj)
-		pj.runShare(0)
-		tw.wait()
-		cl.g.apacked = pj.dst
-		*pj = packJob{}
-		tw = newTeam(threads - 1)
-		threads = min(threads, len(tw.workers)+1)
-		tw.trim(threads - 1)
-	}
 	if cap(cl.tasks) < threads {
 		cl.tasks = make([]task, threads)
 	}
@@ -422,34 +432,6 @@ func sgemm(g *gemmArgs) {
 	cl.g = gemmArgs{} // drop references to the caller's matrices
 	clear(tasks)
 	callPool.Put(cl)
-	if shared != nil {
-		wsPool.Put(shared)
-	}
-}
-
-// packJob packs all of op(A) into dst for the shares of one product, in the
-// layout gemm reads through gemmArgs.apacked: share i packs a range of
-// whole mr-row panels of every k block. Packing only copies, so the split
-// does not affect any result.
-type packJob struct {
-	g     *gemmArgs
-	dst   []float32
-	parts int
-}
-
-func (pj *packJob) runShare(i int) {
-	g := pj.g
-	mr := g.kern.mr
-	tiles := (g.m + mr - 1) / mr
-	lo := tiles * i / pj.parts * mr
-	hi := min(tiles*(i+1)/pj.parts*mr, g.m)
-	if lo >= hi {
-		return
-	}
-	for pc := 0; pc < g.k; pc += g.kc {
-		kcur := min(g.kc, g.k-pc)
-		packA(pj.dst[pc*g.m+lo*kcur:], g, lo, hi-lo, pc, kcur, mr)
-	}
 }
 
 // splitTiles picks the dimension to split among threads threads, given tm

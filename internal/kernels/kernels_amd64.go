@@ -30,6 +30,12 @@ var avx2Kernel = &microKernel{
 	},
 }
 
+func init() {
+	if cpu.X86.HasAVX {
+		packT8, packT4 = packT8AVX, packT4AVX
+	}
+}
+
 // availableKernels lists the micro-kernels this CPU can run, best first.
 func availableKernels() []*microKernel {
 	var ks []*microKernel

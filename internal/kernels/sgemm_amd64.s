@@ -8792,3 +8792,113 @@ sgemmDotAVX5124x6_beta0:
 	VMOVSS X23, 20(AX)
 	VZEROUPPER
 	RET
+
+// func packT8AVX(d *float32, ds int, src *float32, ld int, blocks int)
+// Requires: AVX
+TEXT ·packT8AVX(SB), NOSPLIT, $0-40
+	MOVQ d+0(FP), AX
+	MOVQ ds+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ ld+24(FP), BX
+	MOVQ blocks+32(FP), SI
+	SHLQ $0x02, CX
+	SHLQ $0x02, BX
+	LEAQ (BX)(BX*2), DI
+	LEAQ (CX)(CX*2), R8
+	LEAQ (DX)(BX*4), R9
+	LEAQ (AX)(CX*4), R10
+
+packT8AVX_loop:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    (DX)(BX*1), Y1
+	VMOVUPS    (DX)(BX*2), Y2
+	VMOVUPS    (DX)(DI*1), Y3
+	VMOVUPS    (R9), Y4
+	VMOVUPS    (R9)(BX*1), Y5
+	VMOVUPS    (R9)(BX*2), Y6
+	VMOVUPS    (R9)(DI*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VUNPCKLPS  Y7, Y6, Y14
+	VUNPCKHPS  Y7, Y6, Y15
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xee, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xee, Y11, Y9, Y3
+	VSHUFPS    $0x44, Y14, Y12, Y4
+	VSHUFPS    $0xee, Y14, Y12, Y5
+	VSHUFPS    $0x44, Y15, Y13, Y6
+	VSHUFPS    $0xee, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS    Y8, (AX)
+	VMOVUPS    Y9, (AX)(CX*1)
+	VMOVUPS    Y10, (AX)(CX*2)
+	VMOVUPS    Y11, (AX)(R8*1)
+	VMOVUPS    Y12, (R10)
+	VMOVUPS    Y13, (R10)(CX*1)
+	VMOVUPS    Y14, (R10)(CX*2)
+	VMOVUPS    Y15, (R10)(R8*1)
+	ADDQ       $0x20, DX
+	ADDQ       $0x20, R9
+	LEAQ       (AX)(CX*8), AX
+	LEAQ       (R10)(CX*8), R10
+	DECQ       SI
+	JNE        packT8AVX_loop
+	VZEROUPPER
+	RET
+
+// func packT4AVX(d *float32, ds int, src *float32, ld int, blocks int)
+// Requires: AVX
+TEXT ·packT4AVX(SB), NOSPLIT, $0-40
+	MOVQ d+0(FP), AX
+	MOVQ ds+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ ld+24(FP), BX
+	MOVQ blocks+32(FP), SI
+	SHLQ $0x02, CX
+	SHLQ $0x02, BX
+	LEAQ (BX)(BX*2), DI
+	LEAQ (CX)(CX*2), R8
+	LEAQ (DX)(BX*4), R9
+	LEAQ (AX)(CX*4), R10
+
+packT4AVX_loop:
+	VMOVUPS      (DX), Y0
+	VMOVUPS      (DX)(BX*1), Y1
+	VMOVUPS      (DX)(BX*2), Y2
+	VMOVUPS      (DX)(DI*1), Y3
+	VUNPCKLPS    Y1, Y0, Y8
+	VUNPCKHPS    Y1, Y0, Y9
+	VUNPCKLPS    Y3, Y2, Y10
+	VUNPCKHPS    Y3, Y2, Y11
+	VSHUFPS      $0x44, Y10, Y8, Y0
+	VSHUFPS      $0xee, Y10, Y8, Y1
+	VSHUFPS      $0x44, Y11, Y9, Y2
+	VSHUFPS      $0xee, Y11, Y9, Y3
+	VMOVUPS      X0, (AX)
+	VEXTRACTF128 $0x01, Y0, (R10)
+	VMOVUPS      X1, (AX)(CX*1)
+	VEXTRACTF128 $0x01, Y1, (R10)(CX*1)
+	VMOVUPS      X2, (AX)(CX*2)
+	VEXTRACTF128 $0x01, Y2, (R10)(CX*2)
+	VMOVUPS      X3, (AX)(R8*1)
+	VEXTRACTF128 $0x01, Y3, (R10)(R8*1)
+	ADDQ         $0x20, DX
+	ADDQ         $0x20, R9
+	LEAQ         (AX)(CX*8), AX
+	LEAQ         (R10)(CX*8), R10
+	DECQ         SI
+	JNE          packT4AVX_loop
+	VZEROUPPER
+	RET

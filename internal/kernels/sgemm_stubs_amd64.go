@@ -129,3 +129,9 @@ func sgemmDotAVX5124x5(k int, a *float32, lda int, b *float32, ldb int, c *float
 
 // sgemmDotAVX5124x6 computes a 4x6 tile of C = alpha·A·Bᵀ + beta·C (k ≥ 1) from row-major A and B with row strides lda and ldb (elements).
 func sgemmDotAVX5124x6(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// packT8AVX sets d[(8q+p)*ds+i] = src[i*ld+8q+p] for i < 8, p < 8, q < blocks (ds and ld in elements; blocks ≥ 1).
+func packT8AVX(d *float32, ds int, src *float32, ld int, blocks int)
+
+// packT4AVX sets d[(8q+p)*ds+i] = src[i*ld+8q+p] for i < 4, p < 8, q < blocks (ds and ld in elements; blocks ≥ 1).
+func packT4AVX(d *float32, ds int, src *float32, ld int, blocks int)

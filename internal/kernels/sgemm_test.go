@@ -406,3 +406,54 @@ func TestSgemmConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestPackTransposedPaths checks the register-transposing pack (packT8 and
+// packT4, when this build has them) against the portable loop element for
+// element, over row counts that take every mix of 8- and 4-row groups and
+// the scalar rest, column counts with and without a tail, and padded
+// strides; then a whole product with each path.
+func TestPackTransposedPaths(t *testing.T) {
+	if packT8 == nil {
+		t.Log("no assembly pack on this build: checking the portable loop against itself")
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	for w := 1; w <= 33; w++ {
+		for _, kc := range []int{1, 7, 8, 9, 16, 31, 40, 256} {
+			for _, pad := range []int{0, 3} {
+				ld, stride, base := kc+pad+1, w+pad, pad
+				src := sgRandSlice(r, base+w*ld)
+				want := make([]float32, kc*stride)
+				got := make([]float32, kc*stride)
+				for i := range want {
+					want[i], got[i] = -7, -7 // padding between panels stays untouched
+				}
+				packTransposedGo(want, src, base, ld, w, kc, stride)
+				packTransposed(got, src, base, ld, w, kc, stride)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("w=%d kc=%d pad=%d: d[%d] = %g, want %g", w, kc, pad, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+
+	// A product whose packing transposes A (rows of 12 or 6) and Bᵀ.
+	tc := sgCase{transB: true, m: 77, n: 70, k: 261, alpha: 1, beta: 0, padA: 2, padB: 1}
+	a, lda, b, ldb, c0, ldc := tc.operands(r)
+	run := func() []float32 {
+		c := append([]float32(nil), c0...)
+		Sgemm(false, true, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+		return c
+	}
+	fast := run()
+	p8, p4 := packT8, packT4
+	packT8, packT4 = nil, nil
+	slow := run()
+	packT8, packT4 = p8, p4
+	for i := range fast {
+		if math.Float32bits(fast[i]) != math.Float32bits(slow[i]) {
+			t.Fatalf("C[%d] = %g with the assembly pack, %g without", i, fast[i], slow[i])
+		}
+	}
+}

@@ -84,6 +84,8 @@ func main() {
 			genDot(r, c)
 		}
 	}
+	genPackT(8)
+	genPackT(4)
 	Generate()
 }
 
@@ -364,6 +366,109 @@ func genDot(rows, cols int) {
 			ADDQ(ldc, pc)
 		}
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// Transposing pack kernels (AVX): packT{8,4}AVX(d, ds, src, ld, blocks)
+// sets d[(8q+p)*ds+i] = src[i*ld+8q+p] for rows i < 8 (or 4), p < 8 and
+// q < blocks, with ds and ld in elements: they copy 8 or 4 rows of a
+// row-major matrix into the columns of a panel, 8 columns per block, the
+// transposition done in registers (unpack, shuffle, lane permute) instead
+// of one float at a time.
+func genPackT(rows int) {
+	name := fmt.Sprintf("packT%dAVX", rows)
+	TEXT(name, NOSPLIT, "func(d *float32, ds int, src *float32, ld int, blocks int)")
+	Doc(fmt.Sprintf("%s sets d[(8q+p)*ds+i] = src[i*ld+8q+p] for i < %d, p < 8, q < blocks (ds and ld in elements; blocks ≥ 1).", name, rows))
+	d := Load(Param("d"), GP64())
+	ds := Load(Param("ds"), GP64())
+	s := Load(Param("src"), GP64())
+	ld := Load(Param("ld"), GP64())
+	n := Load(Param("blocks"), GP64())
+	SHLQ(U8(2), ds)
+	SHLQ(U8(2), ld)
+	ld3 := GP64()
+	LEAQ(Mem{Base: ld, Index: ld, Scale: 2}, ld3)
+	ds3 := GP64()
+	LEAQ(Mem{Base: ds, Index: ds, Scale: 2}, ds3)
+	// s4 and d4 point at source row 4 and destination row 4 of the block.
+	s4 := GP64()
+	LEAQ(Mem{Base: s, Index: ld, Scale: 4}, s4)
+	d4 := GP64()
+	LEAQ(Mem{Base: d, Index: ds, Scale: 4}, d4)
+	row := func(base reg.Register, i int) Mem {
+		switch i % 4 {
+		case 0:
+			return Mem{Base: base}
+		case 1:
+			return Mem{Base: base, Index: ld, Scale: 1}
+		case 2:
+			return Mem{Base: base, Index: ld, Scale: 2}
+		default:
+			return Mem{Base: base, Index: ld3, Scale: 1}
+		}
+	}
+	out := func(base reg.Register, j int) Mem {
+		switch j % 4 {
+		case 0:
+			return Mem{Base: base}
+		case 1:
+			return Mem{Base: base, Index: ds, Scale: 1}
+		case 2:
+			return Mem{Base: base, Index: ds, Scale: 2}
+		default:
+			return Mem{Base: base, Index: ds3, Scale: 1}
+		}
+	}
+	r := ymm[:8]   // source rows
+	t := ymm[8:16] // unpacked pairs
+	Label(name + "_loop")
+	for i := 0; i < rows; i++ {
+		base := s
+		if i >= 4 {
+			base = s4
+		}
+		VMOVUPS(row(base, i), r[i])
+	}
+	// t[2h] = (r[2h][0] r[2h+1][0] r[2h][1] r[2h+1][1] | same for 4, 5),
+	// t[2h+1] the same for columns 2, 3 | 6, 7.
+	for h := 0; h < rows/2; h++ {
+		VUNPCKLPS(r[2*h+1], r[2*h], t[2*h])
+		VUNPCKHPS(r[2*h+1], r[2*h], t[2*h+1])
+	}
+	// r[c] (c < 4) for rows 0-3 and r[4+c] for rows 4-7 hold columns c
+	// (low lane) and c+4 (high lane).
+	for g := 0; g < rows/4; g++ {
+		a, b := t[4*g:4*g+2], t[4*g+2:4*g+4]
+		VSHUFPS(U8(0x44), b[0], a[0], r[4*g+0])
+		VSHUFPS(U8(0xEE), b[0], a[0], r[4*g+1])
+		VSHUFPS(U8(0x44), b[1], a[1], r[4*g+2])
+		VSHUFPS(U8(0xEE), b[1], a[1], r[4*g+3])
+	}
+	if rows == 8 {
+		for c := 0; c < 4; c++ {
+			VPERM2F128(U8(0x20), r[4+c], r[c], t[c])
+			VPERM2F128(U8(0x31), r[4+c], r[c], t[4+c])
+		}
+		for j := 0; j < 8; j++ {
+			base := d
+			if j >= 4 {
+				base = d4
+			}
+			VMOVUPS(t[j], out(base, j))
+		}
+	} else {
+		for c := 0; c < 4; c++ {
+			VMOVUPS(r[c].(reg.VecPhysical).AsX(), out(d, c))
+			VEXTRACTF128(U8(1), r[c], out(d4, c))
+		}
+	}
+	ADDQ(U8(32), s)
+	ADDQ(U8(32), s4)
+	LEAQ(Mem{Base: d, Index: ds, Scale: 8}, d)
+	LEAQ(Mem{Base: d4, Index: ds, Scale: 8}, d4)
+	DECQ(n)
+	JNE(LabelRef(name + "_loop"))
 	VZEROUPPER()
 	RET()
 }
