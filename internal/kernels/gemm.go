@@ -259,19 +259,27 @@ func packA(dst []float32, g *gemmArgs, ic, mc, pc, kc, mr int) {
 // q*nr*kc + p*nr + j.
 func packB(dst []float32, g *gemmArgs, pc, kc, jc, nc, nr int) {
 	b, ldb := g.b, g.ldb
+	if !g.transB {
+		// op(B)(p, j) = b[p*ldb+j]: deal each row piece out to the panels,
+		// so that b is read row by row, sequentially.
+		full := nc / nr * nr
+		for p := 0; p < kc; p++ {
+			src := b[(pc+p)*ldb+jc:][:nc]
+			o := p * nr
+			for jr := 0; jr < full; jr += nr {
+				copy(dst[jr*kc+o:][:nr], src[jr:jr+nr])
+			}
+			if full < nc {
+				d := dst[full*kc+o:][:nr]
+				copy(d, src[full:])
+				clear(d[nc-full:])
+			}
+		}
+		return
+	}
 	for jr := 0; jr < nc; jr += nr {
 		w := min(nr, nc-jr)
 		d := dst[jr*kc : jr*kc+nr*kc]
-		if !g.transB {
-			// op(B)(p, j) = b[p*ldb+j]: copy row pieces.
-			for p := 0; p < kc; p++ {
-				src := (pc+p)*ldb + jc + jr
-				dp := d[p*nr : p*nr+nr]
-				copy(dp, b[src:src+w])
-				clear(dp[w:])
-			}
-			continue
-		}
 		// op(B)(p, j) = b[j*ldb+p]: rows of b become columns of the panel.
 		packTransposed(d, b, (jc+jr)*ldb+pc, ldb, w, kc, nr)
 		if w < nr {
