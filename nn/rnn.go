@@ -383,12 +383,10 @@ func (r *rnnRun) forward(x *tensor.Tensor, lengths []int, h0, c0 *tensor.Tensor)
 		cInit = r.initial("c0", c0, batched, L*D, N)
 	}
 	zeros := tensor.Zeros(N, H)
-	// ins holds the current layer's input step by step, when it is cut.
-	var ins []*tensor.Tensor
-	if tensor.IsGradEnabled() {
-		ins = make([]*tensor.Tensor, T)
-		splitSteps(x, timeAx, ins)
-	}
+	// seq is the current layer's input, the whole sequence: its input
+	// projection is one product (and one in the backward pass), cut into
+	// steps afterwards.
+	seq := x
 	hs := make([]*tensor.Tensor, 0, L*D)
 	cs := make([]*tensor.Tensor, 0, L*D)
 	merged := make([]*tensor.Tensor, T)
@@ -396,17 +394,13 @@ func (r *rnnRun) forward(x *tensor.Tensor, lengths []int, h0, c0 *tensor.Tensor)
 		dirOut := make([][]*tensor.Tensor, D)
 		for d := range D {
 			w := r.weights(l, d)
-			var xp []*tensor.Tensor
-			if ins == nil { // layer 0 without gradients: one projection of the whole sequence
-				xp = make([]*tensor.Tensor, T)
-				splitSteps(tensor.Linear(x, w[0], w[2]), timeAx, xp)
-			}
+			xp := tensor.Unbind(tensor.Linear(seq, w[0], w[2]), timeAx)
 			k := l*D + d
 			var c *tensor.Tensor
 			if cInit != nil {
 				c = cInit[k]
 			}
-			outs, h, c := r.direction(ins, xp, w, d == 1, hInit[k], c, masks, zeros)
+			outs, h, c := r.direction(xp, w, d == 1, hInit[k], c, masks, zeros)
 			dirOut[d] = outs
 			hs = append(hs, h)
 			cs = append(cs, c)
@@ -418,12 +412,9 @@ func (r *rnnRun) forward(x *tensor.Tensor, lengths []int, h0, c0 *tensor.Tensor)
 			}
 		}
 		if l < L-1 {
-			ins = make([]*tensor.Tensor, T)
-			for t, m := range merged {
-				if r.training && r.opt.Dropout > 0 {
-					m = tensor.Dropout(m, r.opt.Dropout, true, r.rng)
-				}
-				ins[t] = m
+			seq = tensor.Stack(merged, timeAx)
+			if r.training && r.opt.Dropout > 0 {
+				seq = tensor.Dropout(seq, r.opt.Dropout, true, r.rng)
 			}
 		}
 	}
@@ -534,9 +525,8 @@ func (r *rnnRun) weights(l, d int) [4]*tensor.Tensor {
 }
 
 // direction runs one layer in one direction and returns its output at every
-// step and its final states. The input projection of step t is xp[t] when
-// xp is given, else it is computed from the layer input ins[t].
-func (r *rnnRun) direction(ins, xp []*tensor.Tensor, w [4]*tensor.Tensor, reverse bool, h, c *tensor.Tensor, masks []stepMask, zeros *tensor.Tensor) (outs []*tensor.Tensor, hT, cT *tensor.Tensor) {
+// step and its final states; xp[t] is the input projection of step t.
+func (r *rnnRun) direction(xp []*tensor.Tensor, w [4]*tensor.Tensor, reverse bool, h, c *tensor.Tensor, masks []stepMask, zeros *tensor.Tensor) (outs []*tensor.Tensor, hT, cT *tensor.Tensor) {
 	T := len(masks)
 	outs = make([]*tensor.Tensor, T)
 	for k := range T {
@@ -549,17 +539,11 @@ func (r *rnnRun) direction(ins, xp []*tensor.Tensor, w [4]*tensor.Tensor, revers
 			outs[t] = zeros
 			continue
 		}
-		var x *tensor.Tensor
-		if xp != nil {
-			x = xp[t]
-		} else {
-			x = tensor.Linear(ins[t], w[0], w[2])
-		}
 		var h2, c2 *tensor.Tensor
 		if r.cell == lstmCell {
-			h2, c2 = lstmStep(x, h, c, w[1], w[3], r.hidden)
+			h2, c2 = tensor.LSTMCell(tensor.Add(xp[t], tensor.Linear(h, w[1], w[3])), c)
 		} else {
-			h2 = gruStep(x, h, w[1], w[3], r.hidden)
+			h2 = gruStep(xp[t], h, w[1], w[3], r.hidden)
 		}
 		if m.valid != nil {
 			outs[t] = tensor.Where(m.valid, h2, zeros)
@@ -573,30 +557,6 @@ func (r *rnnRun) direction(ins, xp []*tensor.Tensor, w [4]*tensor.Tensor, revers
 		h, c = h2, c2
 	}
 	return outs, h, c
-}
-
-// splitSteps cuts a along axis into its steps, each with that axis removed,
-// by halving recursively: the backward pass of each level touches every
-// value once, so the slicing costs O(T log T) values instead of the O(T²)
-// of T slices of the whole tensor.
-func splitSteps(a *tensor.Tensor, axis int, out []*tensor.Tensor) {
-	n := len(out)
-	if n == 1 {
-		out[0] = tensor.Squeeze(a, axis)
-		return
-	}
-	m := n / 2
-	splitSteps(tensor.Slice(a, axis, 0, m, 1), axis, out[:m])
-	splitSteps(tensor.Slice(a, axis, m, n, 1), axis, out[m:])
-}
-
-// lstmStep is one LSTM step from the input projection xp [N, 4H] (with
-// bias_ih) and the previous states h, c [N, H].
-func lstmStep(xp, h, c, whh, bhh *tensor.Tensor, H int) (h2, c2 *tensor.Tensor) {
-	g := tensor.Split(tensor.Add(xp, tensor.Linear(h, whh, bhh)), 1, H, H, H, H)
-	i, f, gg, o := tensor.Sigmoid(g[0]), tensor.Sigmoid(g[1]), tensor.Tanh(g[2]), tensor.Sigmoid(g[3])
-	c2 = tensor.Add(tensor.Mul(f, c), tensor.Mul(i, gg))
-	return tensor.Mul(o, tensor.Tanh(c2)), c2
 }
 
 // gruStep is one GRU step from the input projection xp [N, 3H] (with

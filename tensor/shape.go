@@ -477,3 +477,52 @@ func joinCopy[T elem](whole []T, parts [][]T, outer int, chunks []int, split boo
 		}
 	}
 }
+
+// Unbind returns the slices of a along axis, each with that axis removed
+// (torch.unbind): out[i] holds a's index i on axis. In the backward pass the
+// slices' gradients are gathered into one tensor of a's shape, so that
+// cutting a sequence of T steps costs one pass over a, not T (as T Slice
+// calls would, each with a gradient of a's full size).
+func Unbind(a *Tensor, axis int) []*Tensor {
+	ax := normAxis("Unbind", axis, len(a.shape))
+	n := a.shape[ax]
+	oshape := make([]int, 0, len(a.shape)-1)
+	oshape = append(oshape, a.shape[:ax]...)
+	oshape = append(oshape, a.shape[ax+1:]...)
+	outer, inner := outerInner(a.shape, ax)
+	outs := make([]*Tensor, n)
+	for i := range outs {
+		out := alloc(a.dtype, oshape)
+		if a.dtype == Int64 {
+			sliceCopy(out.ints, a.ints, outer, inner, n, i, 1, 1, false)
+		} else {
+			sliceCopy(out.data, a.data, outer, inner, n, i, 1, 1, false)
+		}
+		outs[i] = out
+	}
+	if !shouldRecord([]*Tensor{a}) {
+		return outs
+	}
+	// The slices hang from hub, a one-element tensor that stands for a.
+	// Each slice's rule copies its gradient into buf and hands hub a zero;
+	// hub's rule runs after all of them (they are its consumers) and hands
+	// buf on to a (and forgets it, for a later Backward through the same
+	// graph).
+	var buf *Tensor
+	hub := record("Unbind", Zeros(1), func(*Tensor) []*Tensor {
+		g := buf
+		buf = nil
+		return []*Tensor{g}
+	}, a)
+	zero := Zeros(1)
+	for i, out := range outs {
+		outs[i] = record("Unbind", out, func(g *Tensor) []*Tensor {
+			if buf == nil {
+				buf = Zeros(a.shape...)
+			}
+			sliceCopy(g.data, buf.data, outer, inner, n, i, 1, 1, true)
+			return []*Tensor{zero}
+		}, hub)
+	}
+	return outs
+}
