@@ -8,6 +8,13 @@
 //   - sgemm_n{256,512,1024,2048}_t{1,2}: C = A·B for n×n float32 matrices
 //     through internal/kernels.Sgemm on 1 and 2 threads, in GFLOPS (2n³
 //     flops per call).
+//   - sgemm_n{256,512,1024,2048}_scaling: the 2-thread GFLOPS over the
+//     1-thread GFLOPS of the same product, measured in alternating short
+//     spells of each (the median ratio of adjacent pairs), so that both
+//     sides of the ratio see the same state of the machine; on a shared
+//     virtual machine the speed of the cores drifts over seconds, which the
+//     ratio of the separate _t1 and _t2 workloads (run seconds apart)
+//     picks up.
 //   - cnn_train_b{32,128}: training steps (zero grads, forward, cross-entropy,
 //     backward, Adam step with lr 1e-3) of the seed CNN
 //     Conv2D(1,32,3)→ReLU→MaxPool(2)→Flatten→Linear(5408,64)→ReLU→Linear(64,10)
@@ -49,6 +56,7 @@ const (
 	UnitLatencyUS = "us"
 	UnitAllocs    = "allocs/step"
 	UnitMiB       = "MiB"
+	UnitRatio     = "x"
 )
 
 // Data sources reported in Results.Data and accepted by Options.Data.
@@ -252,6 +260,13 @@ func workloads(opt Options) []workload {
 		for _, n := range opt.Sizes {
 			ws = append(ws, workload{name: fmt.Sprintf("sgemm_n%d_t%d", n, t), run: func(ctx context.Context, e *env) ([]Result, error) {
 				return runSgemm(ctx, e, n, t)
+			}})
+		}
+	}
+	if tmax := slices.Max(opt.SGEMMThreads); tmax > 1 && slices.Contains(opt.SGEMMThreads, 1) {
+		for _, n := range opt.Sizes {
+			ws = append(ws, workload{name: fmt.Sprintf("sgemm_n%d_scaling", n), run: func(ctx context.Context, e *env) ([]Result, error) {
+				return runSgemmScaling(ctx, e, n, tmax)
 			}})
 		}
 	}

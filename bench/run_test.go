@@ -28,6 +28,7 @@ func TestRunTinyComplete(t *testing.T) {
 	want := map[string]string{
 		"sgemm_n16_t1": bench.UnitGFLOPS, "sgemm_n40_t1": bench.UnitGFLOPS,
 		"sgemm_n16_t2": bench.UnitGFLOPS, "sgemm_n40_t2": bench.UnitGFLOPS,
+		"sgemm_n16_scaling": bench.UnitRatio, "sgemm_n40_scaling": bench.UnitRatio,
 		"cnn_train_b32": bench.UnitImagesSec, "cnn_train_b32_allocs": bench.UnitAllocs,
 		"cnn_train_b128": bench.UnitImagesSec, "cnn_train_b128_allocs": bench.UnitAllocs,
 		"mlp_train_b64": bench.UnitImagesSec, "mlp_train_b64_allocs": bench.UnitAllocs,
@@ -51,11 +52,17 @@ func TestRunTinyComplete(t *testing.T) {
 		if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.Value < 0 || (r.Value == 0 && unit != bench.UnitAllocs) {
 			t.Errorf("%s: value %v is not a positive finite number", name, r.Value)
 		}
-		higher := unit == bench.UnitGFLOPS || unit == bench.UnitImagesSec
+		higher := unit == bench.UnitGFLOPS || unit == bench.UnitImagesSec || unit == bench.UnitRatio
 		if r.HigherIsBetter != higher {
 			t.Errorf("%s: HigherIsBetter %v, want %v", name, r.HigherIsBetter, higher)
 		}
-		if unit != bench.UnitMiB && r.Steps != 2 {
+		switch {
+		case unit == bench.UnitRatio:
+			// 8 pairs of spells of one step each (half the fixed 2).
+			if r.Steps != 16 || r.Threads != 2 {
+				t.Errorf("%s: %d steps on %d threads, want 16 on 2", name, r.Steps, r.Threads)
+			}
+		case unit != bench.UnitMiB && r.Steps != 2:
 			t.Errorf("%s: %d steps, want the fixed 2", name, r.Steps)
 		}
 	}
@@ -110,7 +117,8 @@ func TestRunFilter(t *testing.T) {
 		want   []string
 	}{
 		{"sgemm_*_t1", []string{"sgemm_n16_t1", "sgemm_n40_t1"}},
-		{"sgemm,!t2,!n40", []string{"sgemm_n16_t1"}},
+		{"sgemm,!t2,!n40", []string{"sgemm_n16_t1", "sgemm_n16_scaling"}},
+		{"sgemm_*_scaling", []string{"sgemm_n16_scaling", "sgemm_n40_scaling"}},
 		{"n16_t2, mlp", []string{"sgemm_n16_t2", "mlp_train_b64", "mlp_train_b64_allocs", "peak_rss_models"}},
 	}
 	for _, c := range cases {
@@ -157,6 +165,7 @@ func TestWorkloads(t *testing.T) {
 	want := []string{
 		"sgemm_n256_t1", "sgemm_n512_t1", "sgemm_n1024_t1", "sgemm_n2048_t1",
 		"sgemm_n256_t2", "sgemm_n512_t2", "sgemm_n1024_t2", "sgemm_n2048_t2",
+		"sgemm_n256_scaling", "sgemm_n512_scaling", "sgemm_n1024_scaling", "sgemm_n2048_scaling",
 		"cnn_train_b32", "cnn_train_b128", "mlp_train_b64", "cnn_infer_b1", "cnn_infer_b256",
 	}
 	if !slices.Equal(got, want) {

@@ -7,6 +7,7 @@ higher_is_better, steps, seconds, threads, note]).
 
 Workloads (names as in Go):
   sgemm_n{256,512,1024,2048}_t{1,2}  numpy.dot on float32 through OpenBLAS, GFLOPS
+  sgemm_n{256,512,1024,2048}_scaling 2-thread over 1-thread numpy.dot GFLOPS, alternating spells
   torch_mm_n{...}_t{1,2}             torch.mm on float32, GFLOPS (extra reference)
   cnn_train_b{32,128}                seed CNN training steps, images/s
   mlp_train_b64                      MLP 784-128-10 training steps, images/s
@@ -165,6 +166,36 @@ def run_sgemm(opt, n, t, impl):
     return [result(name, 2 * n**3 * steps / secs / 1e9, "GFLOPS", True, steps, secs, t)]
 
 
+SCALING_PAIRS = 8
+
+
+def run_sgemm_scaling(opt, n, t):
+    """numpy.dot's t-thread over 1-thread GFLOPS for n×n, as deepgo's
+    sgemm_n*_scaling: the median ratio of SCALING_PAIRS alternating pairs
+    of short spells (each 1/(2·SCALING_PAIRS) of the duration)."""
+    rng = np.random.default_rng(opt.seed)
+    a = rng.uniform(-1, 1, (n, n)).astype(np.float32)
+    b = rng.uniform(-1, 1, (n, n)).astype(np.float32)
+    c = np.empty((n, n), dtype=np.float32)
+    spell = argparse.Namespace(**vars(opt))
+    spell.duration = opt.duration / (2 * SCALING_PAIRS)
+    spell.min_steps = max(1, opt.min_steps // 2)
+    spell.warmup = min(opt.warmup, 1)
+    if opt.steps > 0:
+        spell.steps = max(1, opt.steps // 2)
+    ratios, total, secs = [], 0, 0.0
+    for _ in range(SCALING_PAIRS):
+        rates = []
+        for threads in (1, t):
+            with Threads(threads):
+                steps, sec = time_steps(spell, lambda: np.dot(a, b, out=c))
+            rates.append(steps / sec)
+            total, secs = total + steps, secs + sec
+        ratios.append(rates[1] / rates[0])
+    return [result(f"sgemm_n{n}_scaling", statistics.median(ratios), "x", True, total, secs, t,
+                   f"{t}-thread over 1-thread GFLOPS, median of {SCALING_PAIRS} alternating pairs of spells")]
+
+
 def read_idx(path, header):
     with gzip.open(path, "rb") as f:
         buf = f.read()
@@ -320,6 +351,8 @@ def main():
             for n in sizes:
                 work.append((f"{prefix}_n{n}_t{t}", False,
                              lambda impl=impl, n=n, t=t: run_sgemm(opt, n, t, impl)))
+    for n in sizes:
+        work.append((f"sgemm_n{n}_scaling", False, lambda n=n: run_sgemm_scaling(opt, n, max(tcounts))))
     work += [
         ("cnn_train_b32", True, lambda: run_train(opt, "cnn_train_b32", new_cnn, 32, False, *data[1:])),
         ("cnn_train_b128", True, lambda: run_train(opt, "cnn_train_b128", new_cnn, 128, False, *data[1:])),

@@ -136,6 +136,56 @@ func runSgemm(ctx context.Context, e *env, n, t int) ([]Result, error) {
 	})
 }
 
+// scalingPairs is the number of alternating 1-thread and t-thread spells
+// of a scaling workload.
+const scalingPairs = 8
+
+// runSgemmScaling measures how much faster C = A·B for n×n matrices runs on
+// t threads than on 1: scalingPairs pairs of spells, each spell a
+// 1/(2·scalingPairs) share of the workload's duration (or of its fixed
+// steps) on 1 thread and then on t threads; the value is the median of
+// the pairs' GFLOPS ratios.
+func runSgemmScaling(ctx context.Context, e *env, n, t int) ([]Result, error) {
+	r := tensor.NewRNG(e.opt.Seed)
+	a := tensor.RandU(r, -1, 1, n, n).Data()
+	b := tensor.RandU(r, -1, 1, n, n).Data()
+	c := make([]float32, n*n)
+	step := func() { kernels.Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n) }
+	spell := e.opt
+	spell.Duration = e.opt.Duration / (2 * scalingPairs)
+	spell.MinSteps = max(1, e.opt.MinSteps/2)
+	spell.Warmup = min(e.opt.Warmup, 1) // one step to switch thread counts
+	if e.opt.Steps > 0 {
+		spell.Steps = max(1, e.opt.Steps/2)
+	}
+	rate := func(threads int) (float64, int, time.Duration, error) {
+		prev := kernels.SetThreads(threads)
+		defer kernels.SetThreads(prev)
+		steps, d, _, err := timeSteps(ctx, spell, step)
+		return float64(steps) / d.Seconds(), steps, d, err
+	}
+	ratios := make([]float64, 0, scalingPairs)
+	total, secs := 0, 0.0
+	for range scalingPairs {
+		r1, s1, d1, err := rate(1)
+		if err != nil {
+			return nil, err
+		}
+		rt, st, dt, err := rate(t)
+		if err != nil {
+			return nil, err
+		}
+		ratios = append(ratios, rt/r1)
+		total += s1 + st
+		secs += d1.Seconds() + dt.Seconds()
+	}
+	return []Result{{
+		Name: fmt.Sprintf("sgemm_n%d_scaling", n), Value: median(ratios), Unit: UnitRatio,
+		HigherIsBetter: true, Steps: total, Seconds: secs, Threads: t,
+		Note: fmt.Sprintf("%d-thread over 1-thread GFLOPS, median of %d alternating pairs of spells", t, scalingPairs),
+	}}, nil
+}
+
 // runTrain times training steps of a fresh model at batch size b and
 // counts the allocations per step. A step is what train.Fit runs: in a
 // step arena (tensor.Arena) that is reset after the loss is read.
