@@ -72,19 +72,12 @@ func LeakyReLU(a *Tensor, slope float32) *Tensor {
 	}, a)
 }
 
-// Sigmoid returns 1/(1+e^-a), computed without overflow for large |a|.
+// Sigmoid returns 1/(1+e^-a), computed without overflow for large |a|
+// (kernels.Sigmoid: vectorised, within 2 ulp, where the CPU allows).
 func Sigmoid(a *Tensor) *Tensor {
 	mustFloat("Sigmoid", a)
 	out := Zeros(a.shape...)
-	for i, v := range a.data {
-		x := float64(v)
-		if x >= 0 {
-			out.data[i] = float32(1 / (1 + math.Exp(-x)))
-		} else {
-			e := math.Exp(x)
-			out.data[i] = float32(e / (1 + e))
-		}
-	}
+	kernels.Sigmoid(out.data, a.data)
 	return record("Sigmoid", out, func(g *Tensor) []*Tensor {
 		ga := Zeros(g.shape...)
 		for i, v := range g.data {
@@ -95,13 +88,12 @@ func Sigmoid(a *Tensor) *Tensor {
 	}, a)
 }
 
-// Tanh returns tanh(a).
+// Tanh returns tanh(a) (kernels.Tanh: vectorised, within 1 ulp, where the
+// CPU allows).
 func Tanh(a *Tensor) *Tensor {
 	mustFloat("Tanh", a)
 	out := Zeros(a.shape...)
-	for i, v := range a.data {
-		out.data[i] = float32(math.Tanh(float64(v)))
-	}
+	kernels.Tanh(out.data, a.data)
 	return record("Tanh", out, func(g *Tensor) []*Tensor {
 		ga := Zeros(g.shape...)
 		for i, v := range g.data {

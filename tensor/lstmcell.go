@@ -2,7 +2,8 @@ package tensor
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/deepgo/deepgo/internal/kernels"
 )
 
 // LSTMCell runs the element-wise part of one LSTM step: from the gate
@@ -30,23 +31,24 @@ func LSTMCell(gates, c *Tensor) (h2, c2 *Tensor) {
 	for r := range n {
 		gr := gates.data[r*4*hd : (r+1)*4*hd]
 		ar := act[r*4*hd : (r+1)*4*hd]
-		for j, v := range gr {
-			if j >= 2*hd && j < 3*hd {
-				ar[j] = float32(math.Tanh(float64(v)))
-			} else {
-				ar[j] = sigmoid32(v)
-			}
-		}
-		ig, fg, gg, og := ar[:hd], ar[hd:2*hd], ar[2*hd:3*hd], ar[3*hd:]
+		kernels.Sigmoid(ar[:2*hd], gr[:2*hd])
+		kernels.Tanh(ar[2*hd:3*hd], gr[2*hd:3*hd])
+		kernels.Sigmoid(ar[3*hd:], gr[3*hd:])
+		ig, fg, gg := ar[:hd], ar[hd:2*hd], ar[2*hd:3*hd]
 		cr := c.data[r*hd : (r+1)*hd]
-		c2r, h2r, tcr := c2.data[r*hd:(r+1)*hd], h2.data[r*hd:(r+1)*hd], tc[r*hd:(r+1)*hd]
+		c2r := c2.data[r*hd : (r+1)*hd]
 		for j := range cr {
 			fc := fg[j] * cr[j]
 			ic := ig[j] * gg[j]
 			c2r[j] = fc + ic
-			t := float32(math.Tanh(float64(c2r[j])))
-			tcr[j] = t
-			h2r[j] = og[j] * t
+		}
+	}
+	kernels.Tanh(tc, c2.data)
+	for r := range n {
+		og := act[r*4*hd+3*hd : (r+1)*4*hd]
+		h2r, tcr := h2.data[r*hd:(r+1)*hd], tc[r*hd:(r+1)*hd]
+		for j, o := range og {
+			h2r[j] = o * tcr[j]
 		}
 	}
 	c2 = record("LSTMCellC", c2, func(g *Tensor) []*Tensor {
@@ -107,14 +109,4 @@ func LSTMCell(gates, c *Tensor) (h2, c2 *Tensor) {
 		return []*Tensor{gGates, gc2}
 	}, gates, c2)
 	return h2, c2
-}
-
-// sigmoid32 is σ(v) as Sigmoid computes it.
-func sigmoid32(v float32) float32 {
-	x := float64(v)
-	if x >= 0 {
-		return float32(1 / (1 + math.Exp(-x)))
-	}
-	e := math.Exp(x)
-	return float32(e / (1 + e))
 }

@@ -34,6 +34,9 @@ func init() {
 	if cpu.X86.HasAVX {
 		packT8, packT4 = packT8AVX, packT4AVX
 	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		sigmoidVec, tanhVec = sigmoidAVX2, tanhAVX2
+	}
 }
 
 // availableKernels lists the micro-kernels this CPU can run, best first.

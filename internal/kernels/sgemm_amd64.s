@@ -8902,3 +8902,286 @@ packT4AVX_loop:
 	JNE          packT4AVX_loop
 	VZEROUPPER
 	RET
+
+DATA vmconst<>+0(SB)/4, $0x42b00000
+DATA vmconst<>+4(SB)/4, $0x42b00000
+DATA vmconst<>+8(SB)/4, $0x42b00000
+DATA vmconst<>+12(SB)/4, $0x42b00000
+DATA vmconst<>+16(SB)/4, $0x42b00000
+DATA vmconst<>+20(SB)/4, $0x42b00000
+DATA vmconst<>+24(SB)/4, $0x42b00000
+DATA vmconst<>+28(SB)/4, $0x42b00000
+DATA vmconst<>+32(SB)/4, $0xc2ae0000
+DATA vmconst<>+36(SB)/4, $0xc2ae0000
+DATA vmconst<>+40(SB)/4, $0xc2ae0000
+DATA vmconst<>+44(SB)/4, $0xc2ae0000
+DATA vmconst<>+48(SB)/4, $0xc2ae0000
+DATA vmconst<>+52(SB)/4, $0xc2ae0000
+DATA vmconst<>+56(SB)/4, $0xc2ae0000
+DATA vmconst<>+60(SB)/4, $0xc2ae0000
+DATA vmconst<>+64(SB)/4, $0x3fb8aa3b
+DATA vmconst<>+68(SB)/4, $0x3fb8aa3b
+DATA vmconst<>+72(SB)/4, $0x3fb8aa3b
+DATA vmconst<>+76(SB)/4, $0x3fb8aa3b
+DATA vmconst<>+80(SB)/4, $0x3fb8aa3b
+DATA vmconst<>+84(SB)/4, $0x3fb8aa3b
+DATA vmconst<>+88(SB)/4, $0x3fb8aa3b
+DATA vmconst<>+92(SB)/4, $0x3fb8aa3b
+DATA vmconst<>+96(SB)/4, $0x3f318000
+DATA vmconst<>+100(SB)/4, $0x3f318000
+DATA vmconst<>+104(SB)/4, $0x3f318000
+DATA vmconst<>+108(SB)/4, $0x3f318000
+DATA vmconst<>+112(SB)/4, $0x3f318000
+DATA vmconst<>+116(SB)/4, $0x3f318000
+DATA vmconst<>+120(SB)/4, $0x3f318000
+DATA vmconst<>+124(SB)/4, $0x3f318000
+DATA vmconst<>+128(SB)/4, $0xb95e8083
+DATA vmconst<>+132(SB)/4, $0xb95e8083
+DATA vmconst<>+136(SB)/4, $0xb95e8083
+DATA vmconst<>+140(SB)/4, $0xb95e8083
+DATA vmconst<>+144(SB)/4, $0xb95e8083
+DATA vmconst<>+148(SB)/4, $0xb95e8083
+DATA vmconst<>+152(SB)/4, $0xb95e8083
+DATA vmconst<>+156(SB)/4, $0xb95e8083
+DATA vmconst<>+160(SB)/4, $0x39506967
+DATA vmconst<>+164(SB)/4, $0x39506967
+DATA vmconst<>+168(SB)/4, $0x39506967
+DATA vmconst<>+172(SB)/4, $0x39506967
+DATA vmconst<>+176(SB)/4, $0x39506967
+DATA vmconst<>+180(SB)/4, $0x39506967
+DATA vmconst<>+184(SB)/4, $0x39506967
+DATA vmconst<>+188(SB)/4, $0x39506967
+DATA vmconst<>+192(SB)/4, $0x3ab743ce
+DATA vmconst<>+196(SB)/4, $0x3ab743ce
+DATA vmconst<>+200(SB)/4, $0x3ab743ce
+DATA vmconst<>+204(SB)/4, $0x3ab743ce
+DATA vmconst<>+208(SB)/4, $0x3ab743ce
+DATA vmconst<>+212(SB)/4, $0x3ab743ce
+DATA vmconst<>+216(SB)/4, $0x3ab743ce
+DATA vmconst<>+220(SB)/4, $0x3ab743ce
+DATA vmconst<>+224(SB)/4, $0x3c088908
+DATA vmconst<>+228(SB)/4, $0x3c088908
+DATA vmconst<>+232(SB)/4, $0x3c088908
+DATA vmconst<>+236(SB)/4, $0x3c088908
+DATA vmconst<>+240(SB)/4, $0x3c088908
+DATA vmconst<>+244(SB)/4, $0x3c088908
+DATA vmconst<>+248(SB)/4, $0x3c088908
+DATA vmconst<>+252(SB)/4, $0x3c088908
+DATA vmconst<>+256(SB)/4, $0x3d2aa9c1
+DATA vmconst<>+260(SB)/4, $0x3d2aa9c1
+DATA vmconst<>+264(SB)/4, $0x3d2aa9c1
+DATA vmconst<>+268(SB)/4, $0x3d2aa9c1
+DATA vmconst<>+272(SB)/4, $0x3d2aa9c1
+DATA vmconst<>+276(SB)/4, $0x3d2aa9c1
+DATA vmconst<>+280(SB)/4, $0x3d2aa9c1
+DATA vmconst<>+284(SB)/4, $0x3d2aa9c1
+DATA vmconst<>+288(SB)/4, $0x3e2aaaaa
+DATA vmconst<>+292(SB)/4, $0x3e2aaaaa
+DATA vmconst<>+296(SB)/4, $0x3e2aaaaa
+DATA vmconst<>+300(SB)/4, $0x3e2aaaaa
+DATA vmconst<>+304(SB)/4, $0x3e2aaaaa
+DATA vmconst<>+308(SB)/4, $0x3e2aaaaa
+DATA vmconst<>+312(SB)/4, $0x3e2aaaaa
+DATA vmconst<>+316(SB)/4, $0x3e2aaaaa
+DATA vmconst<>+320(SB)/4, $0x3f000000
+DATA vmconst<>+324(SB)/4, $0x3f000000
+DATA vmconst<>+328(SB)/4, $0x3f000000
+DATA vmconst<>+332(SB)/4, $0x3f000000
+DATA vmconst<>+336(SB)/4, $0x3f000000
+DATA vmconst<>+340(SB)/4, $0x3f000000
+DATA vmconst<>+344(SB)/4, $0x3f000000
+DATA vmconst<>+348(SB)/4, $0x3f000000
+DATA vmconst<>+352(SB)/4, $0x3f800000
+DATA vmconst<>+356(SB)/4, $0x3f800000
+DATA vmconst<>+360(SB)/4, $0x3f800000
+DATA vmconst<>+364(SB)/4, $0x3f800000
+DATA vmconst<>+368(SB)/4, $0x3f800000
+DATA vmconst<>+372(SB)/4, $0x3f800000
+DATA vmconst<>+376(SB)/4, $0x3f800000
+DATA vmconst<>+380(SB)/4, $0x3f800000
+DATA vmconst<>+384(SB)/4, $0x40000000
+DATA vmconst<>+388(SB)/4, $0x40000000
+DATA vmconst<>+392(SB)/4, $0x40000000
+DATA vmconst<>+396(SB)/4, $0x40000000
+DATA vmconst<>+400(SB)/4, $0x40000000
+DATA vmconst<>+404(SB)/4, $0x40000000
+DATA vmconst<>+408(SB)/4, $0x40000000
+DATA vmconst<>+412(SB)/4, $0x40000000
+DATA vmconst<>+416(SB)/4, $0x0000007f
+DATA vmconst<>+420(SB)/4, $0x0000007f
+DATA vmconst<>+424(SB)/4, $0x0000007f
+DATA vmconst<>+428(SB)/4, $0x0000007f
+DATA vmconst<>+432(SB)/4, $0x0000007f
+DATA vmconst<>+436(SB)/4, $0x0000007f
+DATA vmconst<>+440(SB)/4, $0x0000007f
+DATA vmconst<>+444(SB)/4, $0x0000007f
+DATA vmconst<>+448(SB)/4, $0x80000000
+DATA vmconst<>+452(SB)/4, $0x80000000
+DATA vmconst<>+456(SB)/4, $0x80000000
+DATA vmconst<>+460(SB)/4, $0x80000000
+DATA vmconst<>+464(SB)/4, $0x80000000
+DATA vmconst<>+468(SB)/4, $0x80000000
+DATA vmconst<>+472(SB)/4, $0x80000000
+DATA vmconst<>+476(SB)/4, $0x80000000
+DATA vmconst<>+480(SB)/4, $0x7fffffff
+DATA vmconst<>+484(SB)/4, $0x7fffffff
+DATA vmconst<>+488(SB)/4, $0x7fffffff
+DATA vmconst<>+492(SB)/4, $0x7fffffff
+DATA vmconst<>+496(SB)/4, $0x7fffffff
+DATA vmconst<>+500(SB)/4, $0x7fffffff
+DATA vmconst<>+504(SB)/4, $0x7fffffff
+DATA vmconst<>+508(SB)/4, $0x7fffffff
+DATA vmconst<>+512(SB)/4, $0x3f200000
+DATA vmconst<>+516(SB)/4, $0x3f200000
+DATA vmconst<>+520(SB)/4, $0x3f200000
+DATA vmconst<>+524(SB)/4, $0x3f200000
+DATA vmconst<>+528(SB)/4, $0x3f200000
+DATA vmconst<>+532(SB)/4, $0x3f200000
+DATA vmconst<>+536(SB)/4, $0x3f200000
+DATA vmconst<>+540(SB)/4, $0x3f200000
+DATA vmconst<>+544(SB)/4, $0xbbbaf0ea
+DATA vmconst<>+548(SB)/4, $0xbbbaf0ea
+DATA vmconst<>+552(SB)/4, $0xbbbaf0ea
+DATA vmconst<>+556(SB)/4, $0xbbbaf0ea
+DATA vmconst<>+560(SB)/4, $0xbbbaf0ea
+DATA vmconst<>+564(SB)/4, $0xbbbaf0ea
+DATA vmconst<>+568(SB)/4, $0xbbbaf0ea
+DATA vmconst<>+572(SB)/4, $0xbbbaf0ea
+DATA vmconst<>+576(SB)/4, $0x3ca9134e
+DATA vmconst<>+580(SB)/4, $0x3ca9134e
+DATA vmconst<>+584(SB)/4, $0x3ca9134e
+DATA vmconst<>+588(SB)/4, $0x3ca9134e
+DATA vmconst<>+592(SB)/4, $0x3ca9134e
+DATA vmconst<>+596(SB)/4, $0x3ca9134e
+DATA vmconst<>+600(SB)/4, $0x3ca9134e
+DATA vmconst<>+604(SB)/4, $0x3ca9134e
+DATA vmconst<>+608(SB)/4, $0xbd5c1e2d
+DATA vmconst<>+612(SB)/4, $0xbd5c1e2d
+DATA vmconst<>+616(SB)/4, $0xbd5c1e2d
+DATA vmconst<>+620(SB)/4, $0xbd5c1e2d
+DATA vmconst<>+624(SB)/4, $0xbd5c1e2d
+DATA vmconst<>+628(SB)/4, $0xbd5c1e2d
+DATA vmconst<>+632(SB)/4, $0xbd5c1e2d
+DATA vmconst<>+636(SB)/4, $0xbd5c1e2d
+DATA vmconst<>+640(SB)/4, $0x3e088393
+DATA vmconst<>+644(SB)/4, $0x3e088393
+DATA vmconst<>+648(SB)/4, $0x3e088393
+DATA vmconst<>+652(SB)/4, $0x3e088393
+DATA vmconst<>+656(SB)/4, $0x3e088393
+DATA vmconst<>+660(SB)/4, $0x3e088393
+DATA vmconst<>+664(SB)/4, $0x3e088393
+DATA vmconst<>+668(SB)/4, $0x3e088393
+DATA vmconst<>+672(SB)/4, $0xbeaaaa99
+DATA vmconst<>+676(SB)/4, $0xbeaaaa99
+DATA vmconst<>+680(SB)/4, $0xbeaaaa99
+DATA vmconst<>+684(SB)/4, $0xbeaaaa99
+DATA vmconst<>+688(SB)/4, $0xbeaaaa99
+DATA vmconst<>+692(SB)/4, $0xbeaaaa99
+DATA vmconst<>+696(SB)/4, $0xbeaaaa99
+DATA vmconst<>+700(SB)/4, $0xbeaaaa99
+GLOBL vmconst<>(SB), RODATA|NOPTR, $704
+
+// func sigmoidAVX2(dst *float32, src *float32, blocks int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ blocks+16(FP), DX
+
+sigmoidAVX2_loop:
+	VMOVUPS      (CX), Y0
+	VMOVAPS      Y0, Y15
+	VCMPPS       $0x03, Y0, Y0, Y14
+	VXORPS       vmconst<>+448(SB), Y0, Y0
+	VCMPPS       $0x0e, vmconst<>+0(SB), Y0, Y5
+	VMINPS       vmconst<>+0(SB), Y0, Y0
+	VMAXPS       vmconst<>+32(SB), Y0, Y0
+	VMULPS       vmconst<>+64(SB), Y0, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VMOVAPS      Y0, Y3
+	VFNMADD231PS vmconst<>+96(SB), Y2, Y3
+	VFNMADD231PS vmconst<>+128(SB), Y2, Y3
+	VMOVUPS      vmconst<>+160(SB), Y4
+	VFMADD213PS  vmconst<>+192(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+224(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+256(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+288(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+320(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y0
+	VFMADD213PS  Y3, Y0, Y4
+	VADDPS       vmconst<>+352(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPADDD       vmconst<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y0
+	VADDPS       vmconst<>+352(SB), Y0, Y0
+	VMOVUPS      vmconst<>+352(SB), Y1
+	VDIVPS       Y0, Y1, Y0
+	VANDNPS      Y0, Y5, Y0
+	VBLENDVPS    Y14, Y15, Y0, Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         $0x20, CX
+	ADDQ         $0x20, AX
+	DECQ         DX
+	JNE          sigmoidAVX2_loop
+	VZEROUPPER
+	RET
+
+// func tanhAVX2(dst *float32, src *float32, blocks int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·tanhAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ blocks+16(FP), DX
+
+tanhAVX2_loop:
+	VMOVUPS      (CX), Y0
+	VMOVAPS      Y0, Y15
+	VCMPPS       $0x03, Y0, Y0, Y14
+	VANDPS       vmconst<>+480(SB), Y0, Y1
+	VANDPS       vmconst<>+448(SB), Y0, Y6
+	VADDPS       Y1, Y1, Y5
+	VMINPS       vmconst<>+0(SB), Y5, Y5
+	VMAXPS       vmconst<>+32(SB), Y5, Y5
+	VMULPS       vmconst<>+64(SB), Y5, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VMOVAPS      Y5, Y3
+	VFNMADD231PS vmconst<>+96(SB), Y2, Y3
+	VFNMADD231PS vmconst<>+128(SB), Y2, Y3
+	VMOVUPS      vmconst<>+160(SB), Y4
+	VFMADD213PS  vmconst<>+192(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+224(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+256(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+288(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+320(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
+	VADDPS       vmconst<>+352(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPADDD       vmconst<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y5
+	VADDPS       vmconst<>+352(SB), Y5, Y5
+	VMOVUPS      vmconst<>+384(SB), Y2
+	VDIVPS       Y5, Y2, Y5
+	VMOVUPS      vmconst<>+352(SB), Y2
+	VSUBPS       Y5, Y2, Y5
+	VORPS        Y6, Y5, Y5
+	VMULPS       Y0, Y0, Y7
+	VMOVUPS      vmconst<>+544(SB), Y8
+	VFMADD213PS  vmconst<>+576(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+608(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+640(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+672(SB), Y7, Y8
+	VMULPS       Y7, Y8, Y8
+	VFMADD213PS  Y0, Y0, Y8
+	VCMPPS       $0x01, vmconst<>+512(SB), Y1, Y9
+	VBLENDVPS    Y9, Y8, Y5, Y0
+	VBLENDVPS    Y14, Y15, Y0, Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         $0x20, CX
+	ADDQ         $0x20, AX
+	DECQ         DX
+	JNE          tanhAVX2_loop
+	VZEROUPPER
+	RET

@@ -135,3 +135,9 @@ func packT8AVX(d *float32, ds int, src *float32, ld int, blocks int)
 
 // packT4AVX sets d[(8q+p)*ds+i] = src[i*ld+8q+p] for i < 4, p < 8, q < blocks (ds and ld in elements; blocks ≥ 1).
 func packT4AVX(d *float32, ds int, src *float32, ld int, blocks int)
+
+// sigmoidAVX2 sets dst[i] = 1/(1+e^-src[i]) for i < 8·blocks (blocks ≥ 1).
+func sigmoidAVX2(dst *float32, src *float32, blocks int)
+
+// tanhAVX2 sets dst[i] = tanh(src[i]) for i < 8·blocks (blocks ≥ 1).
+func tanhAVX2(dst *float32, src *float32, blocks int)

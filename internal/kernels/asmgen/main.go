@@ -18,6 +18,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -86,6 +87,7 @@ func main() {
 	}
 	genPackT(8)
 	genPackT(4)
+	genVecMath()
 	Generate()
 }
 
@@ -467,6 +469,138 @@ func genPackT(rows int) {
 	ADDQ(U8(32), s4)
 	LEAQ(Mem{Base: d, Index: ds, Scale: 8}, d)
 	LEAQ(Mem{Base: d4, Index: ds, Scale: 8}, d4)
+	DECQ(n)
+	JNE(LabelRef(name + "_loop"))
+	VZEROUPPER()
+	RET()
+}
+
+// Vector sigmoid and tanh (AVX2 + FMA, 8 floats at a time) from a float32
+// exp: x is clamped to [-87, 88], split as n·ln2 + r with n = round(x·log2 e)
+// and |r| ≤ ln2/2 (ln2 in two parts, Cephes' expf), e^r is Cephes' degree-7
+// polynomial, and 2^n is put into the exponent bits. The relative error of
+// exp is about 1.4 ulp; sigmoid(x) = 1/(1+e^-x); tanh(x) is Cephes'
+// odd polynomial for |x| < 0.625 and sign(x)·(1 − 2/(e^{2|x|}+1)) above.
+
+// vmConsts lists the constants of the vector math kernels, each stored as 8
+// copies (32 bytes) in the table vmconst.
+var vmConsts = []struct {
+	name string
+	bits uint32
+}{
+	{"hi", f32bits(88)}, {"lo", f32bits(-87)}, {"log2e", f32bits(1.44269504088896341)},
+	{"ln2hi", f32bits(0.693359375)}, {"ln2lo", f32bits(-2.12194440e-4)},
+	{"p5", f32bits(1.9875691500e-4)}, {"p4", f32bits(1.3981999507e-3)}, {"p3", f32bits(8.3334519073e-3)},
+	{"p2", f32bits(4.1665795894e-2)}, {"p1", f32bits(1.6666665459e-1)}, {"p0", f32bits(5.0000001201e-1)},
+	{"one", f32bits(1)}, {"two", f32bits(2)}, {"bias", 127}, {"sign", 0x80000000}, {"abs", 0x7fffffff},
+	{"tsmall", f32bits(0.625)},
+	{"t4", f32bits(-5.70498872745e-3)}, {"t3", f32bits(2.06390887954e-2)}, {"t2", f32bits(-5.37397155531e-2)},
+	{"t1", f32bits(1.33314422036e-1)}, {"t0", f32bits(-3.33332819422e-1)},
+}
+
+func f32bits(f float32) uint32 { return math.Float32bits(f) }
+
+var vmTable Mem
+
+// vc returns the memory operand of constant name.
+func vc(name string) Mem {
+	for i, c := range vmConsts {
+		if c.name == name {
+			return vmTable.Offset(32 * i)
+		}
+	}
+	panic("no vector constant " + name)
+}
+
+func genVecMath() {
+	vmTable = GLOBL("vmconst", RODATA|NOPTR)
+	for i, c := range vmConsts {
+		for j := 0; j < 8; j++ {
+			DATA(32*i+4*j, U32(c.bits))
+		}
+	}
+	genVecFunc("sigmoidAVX2", "sets dst[i] = 1/(1+e^-src[i]) for i < 8·blocks (blocks ≥ 1).", func(x reg.VecPhysical) {
+		VXORPS(vc("sign"), x, x)
+		// Below -88 the result is under 6e-39 (0 once past -104): give 0
+		// rather than the clamped e^88's 6e-39.
+		under := ymm[5]
+		VCMPPS(U8(14), vc("hi"), x, under) // -x > 88
+		vexp(x)
+		VADDPS(vc("one"), x, x)
+		t := ymm[1]
+		VMOVUPS(vc("one"), t)
+		VDIVPS(x, t, x)
+		VANDNPS(x, under, x)
+	})
+	genVecFunc("tanhAVX2", "sets dst[i] = tanh(src[i]) for i < 8·blocks (blocks ≥ 1).", func(x reg.VecPhysical) {
+		a, e, sgn, z, p, m := ymm[1], ymm[5], ymm[6], ymm[7], ymm[8], ymm[9]
+		VANDPS(vc("abs"), x, a)
+		VANDPS(vc("sign"), x, sgn)
+		// Large |x|: sign·(1 − 2/(e^{2|x|}+1)).
+		VADDPS(a, a, e)
+		vexp(e)
+		VADDPS(vc("one"), e, e)
+		t := ymm[2]
+		VMOVUPS(vc("two"), t)
+		VDIVPS(e, t, e)
+		VMOVUPS(vc("one"), t)
+		VSUBPS(e, t, e)
+		VORPS(sgn, e, e)
+		// Small |x|: x + x·z·P(z), z = x².
+		VMULPS(x, x, z)
+		VMOVUPS(vc("t4"), p)
+		for _, c := range []string{"t3", "t2", "t1", "t0"} {
+			VFMADD213PS(vc(c), z, p)
+		}
+		VMULPS(z, p, p)
+		VFMADD213PS(x, x, p)              // p = p·x + x
+		VCMPPS(U8(1), vc("tsmall"), a, m) // |x| < 0.625
+		VBLENDVPS(m, p, e, x)
+	})
+}
+
+// vexp replaces the 8 floats in x by their exponentials; it uses ymm2-ymm4.
+func vexp(x reg.VecPhysical) {
+	n, r, p := ymm[2], ymm[3], ymm[4]
+	VMINPS(vc("hi"), x, x)
+	VMAXPS(vc("lo"), x, x)
+	VMULPS(vc("log2e"), x, n)
+	VROUNDPS(U8(0), n, n) // to nearest
+	VMOVAPS(x, r)
+	VFNMADD231PS(vc("ln2hi"), n, r) // r -= n·ln2hi
+	VFNMADD231PS(vc("ln2lo"), n, r) // r -= n·ln2lo
+	VMOVUPS(vc("p5"), p)
+	for _, c := range []string{"p4", "p3", "p2", "p1", "p0"} {
+		VFMADD213PS(vc(c), r, p) // p = p·r + c
+	}
+	VMULPS(r, r, x)
+	VFMADD213PS(r, x, p) // p = p·r² + r
+	VADDPS(vc("one"), p, p)
+	VCVTPS2DQ(n, n)
+	VPADDD(vc("bias"), n, n)
+	VPSLLD(U8(23), n, n)
+	VMULPS(n, p, x)
+}
+
+// genVecFunc generates func name(dst, src *float32, blocks int) applying
+// body to ymm0, 8 floats at a time (body may use ymm1-ymm13); a NaN input
+// gives a NaN output.
+func genVecFunc(name, doc string, body func(x reg.VecPhysical)) {
+	TEXT(name, NOSPLIT, "func(dst, src *float32, blocks int)")
+	Doc(name + " " + doc)
+	d := Load(Param("dst"), GP64())
+	s := Load(Param("src"), GP64())
+	n := Load(Param("blocks"), GP64())
+	x, orig, nan := ymm[0], ymm[15], ymm[14]
+	Label(name + "_loop")
+	VMOVUPS(Mem{Base: s}, x)
+	VMOVAPS(x, orig)
+	VCMPPS(U8(3), x, x, nan) // unordered: x is NaN
+	body(x)
+	VBLENDVPS(nan, orig, x, x) // NaN in, NaN out
+	VMOVUPS(x, Mem{Base: d})
+	ADDQ(U8(32), s)
+	ADDQ(U8(32), d)
 	DECQ(n)
 	JNE(LabelRef(name + "_loop"))
 	VZEROUPPER()
