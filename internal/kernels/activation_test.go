@@ -44,7 +44,7 @@ func TestActivationAccuracy(t *testing.T) {
 				for i, x := range in {
 					want := float32(refs[name](float64(x)))
 					got := out[i]
-					ulp := math.Abs(float64(math.Nextafter32(want, float32(math.Inf(1)))-want))
+					ulp := math.Abs(float64(math.Nextafter32(want, float32(math.Inf(1))) - want))
 					if d := math.Abs(float64(got - want)); d > 4*ulp && d > 1e-37 {
 						t.Fatalf("%s %s(%g) = %g, want %g (%.1f ulp)", path, name, x, got, want, d/ulp)
 					}
