@@ -105,24 +105,16 @@ func Tanh(a *Tensor) *Tensor {
 }
 
 // GELU returns a*Φ(a) where Φ is the standard normal CDF (exact, erf-based,
-// PyTorch's default approximate="none").
+// PyTorch's default approximate="none"; kernels.GELU, vectorised where the
+// CPU allows).
 func GELU(a *Tensor) *Tensor {
 	mustFloat("GELU", a)
 	out := Zeros(a.shape...)
-	for i, v := range a.data {
-		x := float64(v)
-		out.data[i] = float32(0.5 * x * (1 + math.Erf(x/math.Sqrt2)))
-	}
+	kernels.GELU(out.data, a.data)
 	return record("GELU", out, func(g *Tensor) []*Tensor {
 		// d/dx x·Φ(x) = Φ(x) + x·φ(x)
-		const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
 		ga := Zeros(g.shape...)
-		for i, v := range g.data {
-			x := float64(a.data[i])
-			cdf := 0.5 * (1 + math.Erf(x/math.Sqrt2))
-			pdf := invSqrt2Pi * math.Exp(-0.5*x*x)
-			ga.data[i] = float32(float64(v) * (cdf + x*pdf))
-		}
+		kernels.GELUGrad(ga.data, g.data, a.data)
 		return []*Tensor{ga}
 	}, a)
 }

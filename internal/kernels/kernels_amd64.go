@@ -35,7 +35,7 @@ func init() {
 		packT8, packT4 = packT8AVX, packT4AVX
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		sigmoidVec, tanhVec = sigmoidAVX2, tanhAVX2
+		sigmoidVec, tanhVec, geluVec, geluGradVec = sigmoidAVX2, tanhAVX2, geluAVX2, geluGradAVX2
 	}
 }
 

@@ -9079,7 +9079,247 @@ DATA vmconst<>+688(SB)/4, $0xbeaaaa99
 DATA vmconst<>+692(SB)/4, $0xbeaaaa99
 DATA vmconst<>+696(SB)/4, $0xbeaaaa99
 DATA vmconst<>+700(SB)/4, $0xbeaaaa99
-GLOBL vmconst<>(SB), RODATA|NOPTR, $704
+DATA vmconst<>+704(SB)/4, $0x7fc00000
+DATA vmconst<>+708(SB)/4, $0x7fc00000
+DATA vmconst<>+712(SB)/4, $0x7fc00000
+DATA vmconst<>+716(SB)/4, $0x7fc00000
+DATA vmconst<>+720(SB)/4, $0x7fc00000
+DATA vmconst<>+724(SB)/4, $0x7fc00000
+DATA vmconst<>+728(SB)/4, $0x7fc00000
+DATA vmconst<>+732(SB)/4, $0x7fc00000
+DATA vmconst<>+736(SB)/4, $0xfffff000
+DATA vmconst<>+740(SB)/4, $0xfffff000
+DATA vmconst<>+744(SB)/4, $0xfffff000
+DATA vmconst<>+748(SB)/4, $0xfffff000
+DATA vmconst<>+752(SB)/4, $0xfffff000
+DATA vmconst<>+756(SB)/4, $0xfffff000
+DATA vmconst<>+760(SB)/4, $0xfffff000
+DATA vmconst<>+764(SB)/4, $0xfffff000
+DATA vmconst<>+768(SB)/4, $0xbf000000
+DATA vmconst<>+772(SB)/4, $0xbf000000
+DATA vmconst<>+776(SB)/4, $0xbf000000
+DATA vmconst<>+780(SB)/4, $0xbf000000
+DATA vmconst<>+784(SB)/4, $0xbf000000
+DATA vmconst<>+788(SB)/4, $0xbf000000
+DATA vmconst<>+792(SB)/4, $0xbf000000
+DATA vmconst<>+796(SB)/4, $0xbf000000
+DATA vmconst<>+800(SB)/4, $0x3f3504f3
+DATA vmconst<>+804(SB)/4, $0x3f3504f3
+DATA vmconst<>+808(SB)/4, $0x3f3504f3
+DATA vmconst<>+812(SB)/4, $0x3f3504f3
+DATA vmconst<>+816(SB)/4, $0x3f3504f3
+DATA vmconst<>+820(SB)/4, $0x3f3504f3
+DATA vmconst<>+824(SB)/4, $0x3f3504f3
+DATA vmconst<>+828(SB)/4, $0x3f3504f3
+DATA vmconst<>+832(SB)/4, $0x3f000000
+DATA vmconst<>+836(SB)/4, $0x3f000000
+DATA vmconst<>+840(SB)/4, $0x3f000000
+DATA vmconst<>+844(SB)/4, $0x3f000000
+DATA vmconst<>+848(SB)/4, $0x3f000000
+DATA vmconst<>+852(SB)/4, $0x3f000000
+DATA vmconst<>+856(SB)/4, $0x3f000000
+DATA vmconst<>+860(SB)/4, $0x3f000000
+DATA vmconst<>+864(SB)/4, $0x3ecc422a
+DATA vmconst<>+868(SB)/4, $0x3ecc422a
+DATA vmconst<>+872(SB)/4, $0x3ecc422a
+DATA vmconst<>+876(SB)/4, $0x3ecc422a
+DATA vmconst<>+880(SB)/4, $0x3ecc422a
+DATA vmconst<>+884(SB)/4, $0x3ecc422a
+DATA vmconst<>+888(SB)/4, $0x3ecc422a
+DATA vmconst<>+892(SB)/4, $0x3ecc422a
+DATA vmconst<>+896(SB)/4, $0x38a4b519
+DATA vmconst<>+900(SB)/4, $0x38a4b519
+DATA vmconst<>+904(SB)/4, $0x38a4b519
+DATA vmconst<>+908(SB)/4, $0x38a4b519
+DATA vmconst<>+912(SB)/4, $0x38a4b519
+DATA vmconst<>+916(SB)/4, $0x38a4b519
+DATA vmconst<>+920(SB)/4, $0x38a4b519
+DATA vmconst<>+924(SB)/4, $0x38a4b519
+DATA vmconst<>+928(SB)/4, $0xba51fb80
+DATA vmconst<>+932(SB)/4, $0xba51fb80
+DATA vmconst<>+936(SB)/4, $0xba51fb80
+DATA vmconst<>+940(SB)/4, $0xba51fb80
+DATA vmconst<>+944(SB)/4, $0xba51fb80
+DATA vmconst<>+948(SB)/4, $0xba51fb80
+DATA vmconst<>+952(SB)/4, $0xba51fb80
+DATA vmconst<>+956(SB)/4, $0xba51fb80
+DATA vmconst<>+960(SB)/4, $0x3baa02d9
+DATA vmconst<>+964(SB)/4, $0x3baa02d9
+DATA vmconst<>+968(SB)/4, $0x3baa02d9
+DATA vmconst<>+972(SB)/4, $0x3baa02d9
+DATA vmconst<>+976(SB)/4, $0x3baa02d9
+DATA vmconst<>+980(SB)/4, $0x3baa02d9
+DATA vmconst<>+984(SB)/4, $0x3baa02d9
+DATA vmconst<>+988(SB)/4, $0x3baa02d9
+DATA vmconst<>+992(SB)/4, $0xbcdbfc87
+DATA vmconst<>+996(SB)/4, $0xbcdbfc87
+DATA vmconst<>+1000(SB)/4, $0xbcdbfc87
+DATA vmconst<>+1004(SB)/4, $0xbcdbfc87
+DATA vmconst<>+1008(SB)/4, $0xbcdbfc87
+DATA vmconst<>+1012(SB)/4, $0xbcdbfc87
+DATA vmconst<>+1016(SB)/4, $0xbcdbfc87
+DATA vmconst<>+1020(SB)/4, $0xbcdbfc87
+DATA vmconst<>+1024(SB)/4, $0x3de7167c
+DATA vmconst<>+1028(SB)/4, $0x3de7167c
+DATA vmconst<>+1032(SB)/4, $0x3de7167c
+DATA vmconst<>+1036(SB)/4, $0x3de7167c
+DATA vmconst<>+1040(SB)/4, $0x3de7167c
+DATA vmconst<>+1044(SB)/4, $0x3de7167c
+DATA vmconst<>+1048(SB)/4, $0x3de7167c
+DATA vmconst<>+1052(SB)/4, $0x3de7167c
+DATA vmconst<>+1056(SB)/4, $0xbec0939f
+DATA vmconst<>+1060(SB)/4, $0xbec0939f
+DATA vmconst<>+1064(SB)/4, $0xbec0939f
+DATA vmconst<>+1068(SB)/4, $0xbec0939f
+DATA vmconst<>+1072(SB)/4, $0xbec0939f
+DATA vmconst<>+1076(SB)/4, $0xbec0939f
+DATA vmconst<>+1080(SB)/4, $0xbec0939f
+DATA vmconst<>+1084(SB)/4, $0xbec0939f
+DATA vmconst<>+1088(SB)/4, $0x3f906eba
+DATA vmconst<>+1092(SB)/4, $0x3f906eba
+DATA vmconst<>+1096(SB)/4, $0x3f906eba
+DATA vmconst<>+1100(SB)/4, $0x3f906eba
+DATA vmconst<>+1104(SB)/4, $0x3f906eba
+DATA vmconst<>+1108(SB)/4, $0x3f906eba
+DATA vmconst<>+1112(SB)/4, $0x3f906eba
+DATA vmconst<>+1116(SB)/4, $0x3f906eba
+DATA vmconst<>+1120(SB)/4, $0x3cbe9cf4
+DATA vmconst<>+1124(SB)/4, $0x3cbe9cf4
+DATA vmconst<>+1128(SB)/4, $0x3cbe9cf4
+DATA vmconst<>+1132(SB)/4, $0x3cbe9cf4
+DATA vmconst<>+1136(SB)/4, $0x3cbe9cf4
+DATA vmconst<>+1140(SB)/4, $0x3cbe9cf4
+DATA vmconst<>+1144(SB)/4, $0x3cbe9cf4
+DATA vmconst<>+1148(SB)/4, $0x3cbe9cf4
+DATA vmconst<>+1152(SB)/4, $0xbe0e0868
+DATA vmconst<>+1156(SB)/4, $0xbe0e0868
+DATA vmconst<>+1160(SB)/4, $0xbe0e0868
+DATA vmconst<>+1164(SB)/4, $0xbe0e0868
+DATA vmconst<>+1168(SB)/4, $0xbe0e0868
+DATA vmconst<>+1172(SB)/4, $0xbe0e0868
+DATA vmconst<>+1176(SB)/4, $0xbe0e0868
+DATA vmconst<>+1180(SB)/4, $0xbe0e0868
+DATA vmconst<>+1184(SB)/4, $0x3ebccbd0
+DATA vmconst<>+1188(SB)/4, $0x3ebccbd0
+DATA vmconst<>+1192(SB)/4, $0x3ebccbd0
+DATA vmconst<>+1196(SB)/4, $0x3ebccbd0
+DATA vmconst<>+1200(SB)/4, $0x3ebccbd0
+DATA vmconst<>+1204(SB)/4, $0x3ebccbd0
+DATA vmconst<>+1208(SB)/4, $0x3ebccbd0
+DATA vmconst<>+1212(SB)/4, $0x3ebccbd0
+DATA vmconst<>+1216(SB)/4, $0xbf151cf8
+DATA vmconst<>+1220(SB)/4, $0xbf151cf8
+DATA vmconst<>+1224(SB)/4, $0xbf151cf8
+DATA vmconst<>+1228(SB)/4, $0xbf151cf8
+DATA vmconst<>+1232(SB)/4, $0xbf151cf8
+DATA vmconst<>+1236(SB)/4, $0xbf151cf8
+DATA vmconst<>+1240(SB)/4, $0xbf151cf8
+DATA vmconst<>+1244(SB)/4, $0xbf151cf8
+DATA vmconst<>+1248(SB)/4, $0x3f1ef9e3
+DATA vmconst<>+1252(SB)/4, $0x3f1ef9e3
+DATA vmconst<>+1256(SB)/4, $0x3f1ef9e3
+DATA vmconst<>+1260(SB)/4, $0x3f1ef9e3
+DATA vmconst<>+1264(SB)/4, $0x3f1ef9e3
+DATA vmconst<>+1268(SB)/4, $0x3f1ef9e3
+DATA vmconst<>+1272(SB)/4, $0x3f1ef9e3
+DATA vmconst<>+1276(SB)/4, $0x3f1ef9e3
+DATA vmconst<>+1280(SB)/4, $0xbefd28c0
+DATA vmconst<>+1284(SB)/4, $0xbefd28c0
+DATA vmconst<>+1288(SB)/4, $0xbefd28c0
+DATA vmconst<>+1292(SB)/4, $0xbefd28c0
+DATA vmconst<>+1296(SB)/4, $0xbefd28c0
+DATA vmconst<>+1300(SB)/4, $0xbefd28c0
+DATA vmconst<>+1304(SB)/4, $0xbefd28c0
+DATA vmconst<>+1308(SB)/4, $0xbefd28c0
+DATA vmconst<>+1312(SB)/4, $0x3eae5471
+DATA vmconst<>+1316(SB)/4, $0x3eae5471
+DATA vmconst<>+1320(SB)/4, $0x3eae5471
+DATA vmconst<>+1324(SB)/4, $0x3eae5471
+DATA vmconst<>+1328(SB)/4, $0x3eae5471
+DATA vmconst<>+1332(SB)/4, $0x3eae5471
+DATA vmconst<>+1336(SB)/4, $0x3eae5471
+DATA vmconst<>+1340(SB)/4, $0x3eae5471
+DATA vmconst<>+1344(SB)/4, $0xbe8c5880
+DATA vmconst<>+1348(SB)/4, $0xbe8c5880
+DATA vmconst<>+1352(SB)/4, $0xbe8c5880
+DATA vmconst<>+1356(SB)/4, $0xbe8c5880
+DATA vmconst<>+1360(SB)/4, $0xbe8c5880
+DATA vmconst<>+1364(SB)/4, $0xbe8c5880
+DATA vmconst<>+1368(SB)/4, $0xbe8c5880
+DATA vmconst<>+1372(SB)/4, $0xbe8c5880
+DATA vmconst<>+1376(SB)/4, $0x3f1056e6
+DATA vmconst<>+1380(SB)/4, $0x3f1056e6
+DATA vmconst<>+1384(SB)/4, $0x3f1056e6
+DATA vmconst<>+1388(SB)/4, $0x3f1056e6
+DATA vmconst<>+1392(SB)/4, $0x3f1056e6
+DATA vmconst<>+1396(SB)/4, $0x3f1056e6
+DATA vmconst<>+1400(SB)/4, $0x3f1056e6
+DATA vmconst<>+1404(SB)/4, $0x3f1056e6
+DATA vmconst<>+1408(SB)/4, $0xc127a483
+DATA vmconst<>+1412(SB)/4, $0xc127a483
+DATA vmconst<>+1416(SB)/4, $0xc127a483
+DATA vmconst<>+1420(SB)/4, $0xc127a483
+DATA vmconst<>+1424(SB)/4, $0xc127a483
+DATA vmconst<>+1428(SB)/4, $0xc127a483
+DATA vmconst<>+1432(SB)/4, $0xc127a483
+DATA vmconst<>+1436(SB)/4, $0xc127a483
+DATA vmconst<>+1440(SB)/4, $0x414fa29c
+DATA vmconst<>+1444(SB)/4, $0x414fa29c
+DATA vmconst<>+1448(SB)/4, $0x414fa29c
+DATA vmconst<>+1452(SB)/4, $0x414fa29c
+DATA vmconst<>+1456(SB)/4, $0x414fa29c
+DATA vmconst<>+1460(SB)/4, $0x414fa29c
+DATA vmconst<>+1464(SB)/4, $0x414fa29c
+DATA vmconst<>+1468(SB)/4, $0x414fa29c
+DATA vmconst<>+1472(SB)/4, $0xc0efdb4a
+DATA vmconst<>+1476(SB)/4, $0xc0efdb4a
+DATA vmconst<>+1480(SB)/4, $0xc0efdb4a
+DATA vmconst<>+1484(SB)/4, $0xc0efdb4a
+DATA vmconst<>+1488(SB)/4, $0xc0efdb4a
+DATA vmconst<>+1492(SB)/4, $0xc0efdb4a
+DATA vmconst<>+1496(SB)/4, $0xc0efdb4a
+DATA vmconst<>+1500(SB)/4, $0xc0efdb4a
+DATA vmconst<>+1504(SB)/4, $0x403af1fa
+DATA vmconst<>+1508(SB)/4, $0x403af1fa
+DATA vmconst<>+1512(SB)/4, $0x403af1fa
+DATA vmconst<>+1516(SB)/4, $0x403af1fa
+DATA vmconst<>+1520(SB)/4, $0x403af1fa
+DATA vmconst<>+1524(SB)/4, $0x403af1fa
+DATA vmconst<>+1528(SB)/4, $0x403af1fa
+DATA vmconst<>+1532(SB)/4, $0x403af1fa
+DATA vmconst<>+1536(SB)/4, $0xbf81f436
+DATA vmconst<>+1540(SB)/4, $0xbf81f436
+DATA vmconst<>+1544(SB)/4, $0xbf81f436
+DATA vmconst<>+1548(SB)/4, $0xbf81f436
+DATA vmconst<>+1552(SB)/4, $0xbf81f436
+DATA vmconst<>+1556(SB)/4, $0xbf81f436
+DATA vmconst<>+1560(SB)/4, $0xbf81f436
+DATA vmconst<>+1564(SB)/4, $0xbf81f436
+DATA vmconst<>+1568(SB)/4, $0x3ed7fc3e
+DATA vmconst<>+1572(SB)/4, $0x3ed7fc3e
+DATA vmconst<>+1576(SB)/4, $0x3ed7fc3e
+DATA vmconst<>+1580(SB)/4, $0x3ed7fc3e
+DATA vmconst<>+1584(SB)/4, $0x3ed7fc3e
+DATA vmconst<>+1588(SB)/4, $0x3ed7fc3e
+DATA vmconst<>+1592(SB)/4, $0x3ed7fc3e
+DATA vmconst<>+1596(SB)/4, $0x3ed7fc3e
+DATA vmconst<>+1600(SB)/4, $0xbe906c5d
+DATA vmconst<>+1604(SB)/4, $0xbe906c5d
+DATA vmconst<>+1608(SB)/4, $0xbe906c5d
+DATA vmconst<>+1612(SB)/4, $0xbe906c5d
+DATA vmconst<>+1616(SB)/4, $0xbe906c5d
+DATA vmconst<>+1620(SB)/4, $0xbe906c5d
+DATA vmconst<>+1624(SB)/4, $0xbe906c5d
+DATA vmconst<>+1628(SB)/4, $0xbe906c5d
+DATA vmconst<>+1632(SB)/4, $0x3f106eb9
+DATA vmconst<>+1636(SB)/4, $0x3f106eb9
+DATA vmconst<>+1640(SB)/4, $0x3f106eb9
+DATA vmconst<>+1644(SB)/4, $0x3f106eb9
+DATA vmconst<>+1648(SB)/4, $0x3f106eb9
+DATA vmconst<>+1652(SB)/4, $0x3f106eb9
+DATA vmconst<>+1656(SB)/4, $0x3f106eb9
+DATA vmconst<>+1660(SB)/4, $0x3f106eb9
+GLOBL vmconst<>(SB), RODATA|NOPTR, $1664
 
 // func sigmoidAVX2(dst *float32, src *float32, blocks int)
 // Requires: AVX, AVX2, FMA3
@@ -9183,5 +9423,237 @@ tanhAVX2_loop:
 	ADDQ         $0x20, AX
 	DECQ         DX
 	JNE          tanhAVX2_loop
+	VZEROUPPER
+	RET
+
+// func geluAVX2(dst *float32, src *float32, blocks int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·geluAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ blocks+16(FP), DX
+
+geluAVX2_loop:
+	VMOVUPS      (CX), Y0
+	VMOVAPS      Y0, Y15
+	VCMPPS       $0x03, Y0, Y0, Y14
+	VMULPS       vmconst<>+800(SB), Y0, Y5
+	VANDPS       vmconst<>+480(SB), Y5, Y6
+	VMULPS       Y5, Y5, Y7
+	VMOVUPS      vmconst<>+896(SB), Y8
+	VFMADD213PS  vmconst<>+928(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+960(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+992(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+1024(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+1056(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+1088(SB), Y7, Y8
+	VMULPS       Y5, Y8, Y8
+	VMOVUPS      vmconst<>+832(SB), Y1
+	VFMADD213PS  Y1, Y1, Y8
+	VMOVUPS      vmconst<>+352(SB), Y9
+	VDIVPS       Y6, Y9, Y9
+	VMULPS       Y9, Y9, Y10
+	VMOVUPS      vmconst<>+1120(SB), Y11
+	VFMADD213PS  vmconst<>+1152(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1184(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1216(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1248(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1280(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1312(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1344(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1376(SB), Y10, Y11
+	VMOVUPS      vmconst<>+1408(SB), Y12
+	VFMADD213PS  vmconst<>+1440(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1472(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1504(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1536(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1568(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1600(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1632(SB), Y10, Y12
+	VCMPPS       $0x01, vmconst<>+384(SB), Y6, Y1
+	VBLENDVPS    Y1, Y11, Y12, Y11
+	VANDPS       vmconst<>+736(SB), Y0, Y10
+	VSUBPS       Y10, Y0, Y12
+	VADDPS       Y0, Y10, Y13
+	VMULPS       Y13, Y12, Y12
+	VMULPS       Y10, Y10, Y10
+	VMULPS       vmconst<>+768(SB), Y10, Y13
+	VCMPPS       $0x01, vmconst<>+32(SB), Y13, Y1
+	VMINPS       vmconst<>+0(SB), Y13, Y13
+	VMAXPS       vmconst<>+32(SB), Y13, Y13
+	VMULPS       vmconst<>+64(SB), Y13, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VMOVAPS      Y13, Y3
+	VFNMADD231PS vmconst<>+96(SB), Y2, Y3
+	VFNMADD231PS vmconst<>+128(SB), Y2, Y3
+	VMOVUPS      vmconst<>+160(SB), Y4
+	VFMADD213PS  vmconst<>+192(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+224(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+256(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+288(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+320(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y13
+	VFMADD213PS  Y3, Y13, Y4
+	VADDPS       vmconst<>+352(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPADDD       vmconst<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y13
+	VANDNPS      Y13, Y1, Y13
+	VMULPS       vmconst<>+768(SB), Y12, Y10
+	VMINPS       vmconst<>+0(SB), Y10, Y10
+	VMAXPS       vmconst<>+32(SB), Y10, Y10
+	VMULPS       vmconst<>+64(SB), Y10, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VMOVAPS      Y10, Y3
+	VFNMADD231PS vmconst<>+96(SB), Y2, Y3
+	VFNMADD231PS vmconst<>+128(SB), Y2, Y3
+	VMOVUPS      vmconst<>+160(SB), Y4
+	VFMADD213PS  vmconst<>+192(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+224(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+256(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+288(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+320(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y10
+	VFMADD213PS  Y3, Y10, Y4
+	VADDPS       vmconst<>+352(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPADDD       vmconst<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y10
+	VMULPS       Y10, Y13, Y13
+	VMULPS       Y13, Y9, Y9
+	VMULPS       Y9, Y11, Y11
+	VMULPS       vmconst<>+832(SB), Y11, Y11
+	VMOVUPS      vmconst<>+352(SB), Y1
+	VSUBPS       Y11, Y1, Y12
+	VBLENDVPS    Y5, Y11, Y12, Y11
+	VCMPPS       $0x01, vmconst<>+352(SB), Y6, Y1
+	VBLENDVPS    Y1, Y8, Y11, Y8
+	VMULPS       Y8, Y0, Y0
+	VBLENDVPS    Y14, Y15, Y0, Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         $0x20, CX
+	ADDQ         $0x20, AX
+	DECQ         DX
+	JNE          geluAVX2_loop
+	VZEROUPPER
+	RET
+
+// func geluGradAVX2(dst *float32, grad *float32, x *float32, blocks int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·geluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), AX
+	MOVQ grad+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ blocks+24(FP), BX
+
+geluGradAVX2_loop:
+	VMOVUPS      (DX), Y0
+	VMOVUPS      (CX), Y14
+	VCMPPS       $0x03, Y0, Y0, Y15
+	VMULPS       vmconst<>+800(SB), Y0, Y5
+	VANDPS       vmconst<>+480(SB), Y5, Y6
+	VMULPS       Y5, Y5, Y7
+	VMOVUPS      vmconst<>+896(SB), Y8
+	VFMADD213PS  vmconst<>+928(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+960(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+992(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+1024(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+1056(SB), Y7, Y8
+	VFMADD213PS  vmconst<>+1088(SB), Y7, Y8
+	VMULPS       Y5, Y8, Y8
+	VMOVUPS      vmconst<>+832(SB), Y1
+	VFMADD213PS  Y1, Y1, Y8
+	VMOVUPS      vmconst<>+352(SB), Y9
+	VDIVPS       Y6, Y9, Y9
+	VMULPS       Y9, Y9, Y10
+	VMOVUPS      vmconst<>+1120(SB), Y11
+	VFMADD213PS  vmconst<>+1152(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1184(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1216(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1248(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1280(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1312(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1344(SB), Y10, Y11
+	VFMADD213PS  vmconst<>+1376(SB), Y10, Y11
+	VMOVUPS      vmconst<>+1408(SB), Y12
+	VFMADD213PS  vmconst<>+1440(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1472(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1504(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1536(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1568(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1600(SB), Y10, Y12
+	VFMADD213PS  vmconst<>+1632(SB), Y10, Y12
+	VCMPPS       $0x01, vmconst<>+384(SB), Y6, Y1
+	VBLENDVPS    Y1, Y11, Y12, Y11
+	VANDPS       vmconst<>+736(SB), Y0, Y10
+	VSUBPS       Y10, Y0, Y12
+	VADDPS       Y0, Y10, Y13
+	VMULPS       Y13, Y12, Y12
+	VMULPS       Y10, Y10, Y10
+	VMULPS       vmconst<>+768(SB), Y10, Y13
+	VCMPPS       $0x01, vmconst<>+32(SB), Y13, Y1
+	VMINPS       vmconst<>+0(SB), Y13, Y13
+	VMAXPS       vmconst<>+32(SB), Y13, Y13
+	VMULPS       vmconst<>+64(SB), Y13, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VMOVAPS      Y13, Y3
+	VFNMADD231PS vmconst<>+96(SB), Y2, Y3
+	VFNMADD231PS vmconst<>+128(SB), Y2, Y3
+	VMOVUPS      vmconst<>+160(SB), Y4
+	VFMADD213PS  vmconst<>+192(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+224(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+256(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+288(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+320(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y13
+	VFMADD213PS  Y3, Y13, Y4
+	VADDPS       vmconst<>+352(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPADDD       vmconst<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y13
+	VANDNPS      Y13, Y1, Y13
+	VMULPS       vmconst<>+768(SB), Y12, Y10
+	VMINPS       vmconst<>+0(SB), Y10, Y10
+	VMAXPS       vmconst<>+32(SB), Y10, Y10
+	VMULPS       vmconst<>+64(SB), Y10, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VMOVAPS      Y10, Y3
+	VFNMADD231PS vmconst<>+96(SB), Y2, Y3
+	VFNMADD231PS vmconst<>+128(SB), Y2, Y3
+	VMOVUPS      vmconst<>+160(SB), Y4
+	VFMADD213PS  vmconst<>+192(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+224(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+256(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+288(SB), Y3, Y4
+	VFMADD213PS  vmconst<>+320(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y10
+	VFMADD213PS  Y3, Y10, Y4
+	VADDPS       vmconst<>+352(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPADDD       vmconst<>+416(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y10
+	VMULPS       Y10, Y13, Y13
+	VMULPS       Y13, Y9, Y9
+	VMULPS       Y9, Y11, Y11
+	VMULPS       vmconst<>+832(SB), Y11, Y11
+	VMOVUPS      vmconst<>+352(SB), Y1
+	VSUBPS       Y11, Y1, Y12
+	VBLENDVPS    Y5, Y11, Y12, Y11
+	VCMPPS       $0x01, vmconst<>+352(SB), Y6, Y1
+	VBLENDVPS    Y1, Y8, Y11, Y8
+	VMULPS       vmconst<>+864(SB), Y13, Y13
+	VFMADD213PS  Y8, Y0, Y13
+	VMULPS       Y14, Y13, Y0
+	VBLENDVPS    Y15, vmconst<>+704(SB), Y0, Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         $0x20, DX
+	ADDQ         $0x20, CX
+	ADDQ         $0x20, AX
+	DECQ         BX
+	JNE          geluGradAVX2_loop
 	VZEROUPPER
 	RET

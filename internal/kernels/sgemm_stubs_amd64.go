@@ -141,3 +141,9 @@ func sigmoidAVX2(dst *float32, src *float32, blocks int)
 
 // tanhAVX2 sets dst[i] = tanh(src[i]) for i < 8·blocks (blocks ≥ 1).
 func tanhAVX2(dst *float32, src *float32, blocks int)
+
+// geluAVX2 sets dst[i] = src[i]·Φ(src[i]) (GELU, erf form) for i < 8·blocks (blocks ≥ 1).
+func geluAVX2(dst *float32, src *float32, blocks int)
+
+// geluGradAVX2 sets dst[i] = grad[i]·(Φ(x[i]) + x[i]·φ(x[i])) (the GELU derivative times grad) for i < 8·blocks (blocks ≥ 1).
+func geluGradAVX2(dst *float32, grad *float32, x *float32, blocks int)

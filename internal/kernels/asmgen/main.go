@@ -496,6 +496,19 @@ var vmConsts = []struct {
 	{"tsmall", f32bits(0.625)},
 	{"t4", f32bits(-5.70498872745e-3)}, {"t3", f32bits(2.06390887954e-2)}, {"t2", f32bits(-5.37397155531e-2)},
 	{"t1", f32bits(1.33314422036e-1)}, {"t0", f32bits(-3.33332819422e-1)},
+	// GELU: Φ(x) = ½(1 + erf(x/√2)) with Cephes' erff (x·E(x²) below 1) and
+	// erfcf (e^{-x²}/x·P(1/x²) below 2, R(1/x²) above).
+	{"nan", 0x7fc00000}, {"hmask", 0xfffff000}, {"mhalf", f32bits(-0.5)},
+	{"rsqrt2", f32bits(0.70710678118654752)}, {"half", f32bits(0.5)}, {"rsqrt2pi", f32bits(0.39894228040143268)},
+	{"e6", f32bits(7.853861353153693e-5)}, {"e5", f32bits(-8.010193625184903e-4)}, {"e4", f32bits(5.188327685732524e-3)},
+	{"e3", f32bits(-2.685381193529856e-2)}, {"e2", f32bits(1.128358514861418e-1)}, {"e1", f32bits(-3.761262582423300e-1)},
+	{"e0", f32bits(1.128379165726710)},
+	{"q8", f32bits(2.326819970068386e-2)}, {"q7", f32bits(-1.387039388740657e-1)}, {"q6", f32bits(3.687424674597105e-1)},
+	{"q5", f32bits(-5.824733027278666e-1)}, {"q4", f32bits(6.210004621745983e-1)}, {"q3", f32bits(-4.944515323274145e-1)},
+	{"q2", f32bits(3.404879937665872e-1)}, {"q1", f32bits(-2.741127028184656e-1)}, {"q0", f32bits(5.638259427386472e-1)},
+	{"r7", f32bits(-1.047766399936249e+1)}, {"r6", f32bits(1.297719955372516e+1)}, {"r5", f32bits(-7.495518717768503)},
+	{"r4", f32bits(2.921019019210786)}, {"r3", f32bits(-1.015265279202700)}, {"r2", f32bits(4.218463358204948e-1)},
+	{"r1", f32bits(-2.820767439740514e-1)}, {"r0", f32bits(5.641895067754075e-1)},
 }
 
 func f32bits(f float32) uint32 { return math.Float32bits(f) }
@@ -557,6 +570,103 @@ func genVecMath() {
 		VCMPPS(U8(1), vc("tsmall"), a, m) // |x| < 0.625
 		VBLENDVPS(m, p, e, x)
 	})
+	genVecFunc("geluAVX2", "sets dst[i] = src[i]·Φ(src[i]) (GELU, erf form) for i < 8·blocks (blocks ≥ 1).", func(x reg.VecPhysical) {
+		phi := vcdf(x)
+		VMULPS(phi, x, x)
+	})
+	genVecFunc2("geluGradAVX2", "sets dst[i] = grad[i]·(Φ(x[i]) + x[i]·φ(x[i])) (the GELU derivative times grad) for i < 8·blocks (blocks ≥ 1).", func(x, g reg.VecPhysical) {
+		phi := vcdf(x)
+		// vcdf left e^{-x²/2} in ymm13: φ(x) = that/√(2π).
+		e := ymm[13]
+		VMULPS(vc("rsqrt2pi"), e, e)
+		VFMADD213PS(phi, x, e) // e = e·x + Φ
+		VMULPS(g, e, x)
+	})
+}
+
+// vcdf computes Φ(x) for the 8 floats in x (kept) into ymm8, leaving
+// e^{-x²/2} in ymm13; it uses ymm1-ymm13.
+func vcdf(x reg.VecPhysical) reg.VecPhysical {
+	u, a, z, s, q, y, p, r, e, t := ymm[5], ymm[6], ymm[7], ymm[8], ymm[9], ymm[10], ymm[11], ymm[12], ymm[13], ymm[1]
+	VMULPS(vc("rsqrt2"), x, u)
+	VANDPS(vc("abs"), u, a)
+	VMULPS(u, u, z)
+	// |u| < 1: Φ = ½ + ½·u·E(u²).
+	VMOVUPS(vc("e6"), s)
+	for _, c := range []string{"e5", "e4", "e3", "e2", "e1", "e0"} {
+		VFMADD213PS(vc(c), z, s)
+	}
+	VMULPS(u, s, s)
+	VMOVUPS(vc("half"), t)
+	VFMADD213PS(t, t, s) // s = s·½ + ½
+	// |u| ≥ 1: erfc(|u|) = e^{-u²}/|u|·(P or R)(1/u²); Φ = erfc/2 below
+	// zero and 1 − erfc/2 above.
+	VMOVUPS(vc("one"), q)
+	VDIVPS(a, q, q)
+	VMULPS(q, q, y)
+	VMOVUPS(vc("q8"), p)
+	for _, c := range []string{"q7", "q6", "q5", "q4", "q3", "q2", "q1", "q0"} {
+		VFMADD213PS(vc(c), y, p)
+	}
+	VMOVUPS(vc("r7"), r)
+	for _, c := range []string{"r6", "r5", "r4", "r3", "r2", "r1", "r0"} {
+		VFMADD213PS(vc(c), y, r)
+	}
+	VCMPPS(U8(1), vc("two"), a, t) // |u| < 2
+	VBLENDVPS(t, p, r, p)
+	// e^{-u²} = e^{-x²/2}, from x itself: x = h + l with h the top 12
+	// bits of x, so that h²/2 is exact and x²/2 = h²/2 + l·(x+h)/2 loses
+	// nothing to the rounding of x² (which would cost up to ~100 ulp of
+	// e^{-x²/2} near x = -10).
+	h, l := ymm[10], ymm[12]
+	VANDPS(vc("hmask"), x, h)
+	VSUBPS(h, x, l)
+	VADDPS(x, h, e)
+	VMULPS(e, l, l) // l·(x+h)
+	VMULPS(h, h, h)
+	VMULPS(vc("mhalf"), h, e)
+	VCMPPS(U8(1), vc("lo"), e, t) // -h²/2 < -87: e^{-x²/2} is 0 in float32 terms
+	vexp(e)
+	VANDNPS(e, t, e)
+	VMULPS(vc("mhalf"), l, h)
+	vexp(h)
+	VMULPS(h, e, e) // e^{-x²/2}, kept for φ
+	VMULPS(e, q, q)
+	VMULPS(q, p, p)
+	VMULPS(vc("half"), p, p) // erfc(|u|)/2
+	VMOVUPS(vc("one"), t)
+	VSUBPS(p, t, r)                // 1 − erfc/2
+	VBLENDVPS(u, p, r, p)          // sign bit of u picks erfc/2
+	VCMPPS(U8(1), vc("one"), a, t) // |u| < 1
+	VBLENDVPS(t, s, p, s)
+	return s
+}
+
+// genVecFunc2 generates func name(dst, grad, x *float32, blocks int) applying
+// body to x in ymm0 and g in ymm14 (body may use ymm1-ymm13); a NaN in x
+// gives a NaN output.
+func genVecFunc2(name, doc string, body func(x, g reg.VecPhysical)) {
+	TEXT(name, NOSPLIT, "func(dst, grad, x *float32, blocks int)")
+	Doc(name + " " + doc)
+	d := Load(Param("dst"), GP64())
+	pg := Load(Param("grad"), GP64())
+	px := Load(Param("x"), GP64())
+	n := Load(Param("blocks"), GP64())
+	x, g, nan := ymm[0], ymm[14], ymm[15]
+	Label(name + "_loop")
+	VMOVUPS(Mem{Base: px}, x)
+	VMOVUPS(Mem{Base: pg}, g)
+	VCMPPS(U8(3), x, x, nan)
+	body(x, g)
+	VBLENDVPS(nan, vc("nan"), x, x)
+	VMOVUPS(x, Mem{Base: d})
+	ADDQ(U8(32), px)
+	ADDQ(U8(32), pg)
+	ADDQ(U8(32), d)
+	DECQ(n)
+	JNE(LabelRef(name + "_loop"))
+	VZEROUPPER()
+	RET()
 }
 
 // vexp replaces the 8 floats in x by their exponentials; it uses ymm2-ymm4.
