@@ -68,6 +68,59 @@ func broadcastIndex(in, out []int) []int32 {
 	return idx
 }
 
+// rowWalk walks a shape out row by row (a row is the last dimension, of
+// length D = out[len(out)-1]) and keeps, for up to two operands of
+// broadcastable shapes, the flat offset of the data that row reads and the
+// operand's stride along the row: 1, or 0 where the operand repeats one
+// value. It replaces a per-element index table (broadcastIndex) by one
+// counter update per row.
+type rowWalk struct {
+	out      []int
+	st       [2][]int // per-dimension strides of each operand aligned to out, 0 where broadcast
+	ctr      []int
+	off      [2]int // offsets of the current row
+	inner    [2]int // strides along the row
+	rows, dl int
+}
+
+func newRowWalk(out []int, a, b []int) *rowWalk {
+	rank := len(out)
+	w := &rowWalk{out: out, ctr: make([]int, rank), dl: out[rank-1]}
+	for k, in := range [2][]int{a, b} {
+		st := make([]int, rank)
+		acc := 1
+		for i := rank - 1; i >= 0; i-- {
+			if j := len(in) - rank + i; j >= 0 {
+				if in[j] != 1 {
+					st[i] = acc
+				}
+				acc *= in[j]
+			}
+		}
+		w.st[k] = st
+		w.inner[k] = st[rank-1]
+	}
+	if w.dl > 0 {
+		w.rows = numel(out) / w.dl
+	}
+	return w
+}
+
+// next moves to the next row.
+func (w *rowWalk) next() {
+	for d := len(w.out) - 2; d >= 0; d-- {
+		w.ctr[d]++
+		w.off[0] += w.st[0][d]
+		w.off[1] += w.st[1][d]
+		if w.ctr[d] < w.out[d] {
+			return
+		}
+		w.off[0] -= w.st[0][d] * w.ctr[d]
+		w.off[1] -= w.st[1][d] * w.ctr[d]
+		w.ctr[d] = 0
+	}
+}
+
 // SumTo sums g over broadcast dimensions so that the result has shape target.
 // It is the adjoint of broadcasting and is used by the backward rules.
 func SumTo(g *Tensor, target []int) *Tensor {
@@ -85,9 +138,23 @@ func SumTo(g *Tensor, target []int) *Tensor {
 			panic(fmt.Sprintf("tensor.SumTo: cannot reduce shape %v to %v", g.shape, target))
 		}
 	}
-	idx := broadcastIndex(target, g.shape)
-	for k, v := range g.data {
-		out.data[idx[k]] += v
+	// Row by row, adding in the same order as element by element.
+	w := newRowWalk(g.shape, target, nil)
+	for r := 0; r < w.rows; r++ {
+		row := g.data[r*w.dl : (r+1)*w.dl]
+		if w.inner[0] == 1 {
+			o := out.data[w.off[0] : w.off[0]+w.dl]
+			for j, v := range row {
+				o[j] += v
+			}
+		} else {
+			acc := out.data[w.off[0]]
+			for _, v := range row {
+				acc += v
+			}
+			out.data[w.off[0]] = acc
+		}
+		w.next()
 	}
 	return out
 }
@@ -143,17 +210,34 @@ func binary(op string, a, b *Tensor, f func(x, y float32) float32) *Tensor {
 			return out
 		}
 	}
-	ia := broadcastIndex(a.shape, shape)
-	ib := broadcastIndex(b.shape, shape)
-	for k := range out.data {
-		i, j := k, k
-		if ia != nil {
-			i = int(ia[k])
+	w := newRowWalk(shape, a.shape, b.shape)
+	dl := w.dl
+	for r := 0; r < w.rows; r++ {
+		o := out.data[r*dl : (r+1)*dl]
+		oa, ob := w.off[0], w.off[1]
+		switch {
+		case w.inner[0] == 1 && w.inner[1] == 1:
+			ad, bd := a.data[oa:oa+dl], b.data[ob:ob+dl]
+			for j := range o {
+				o[j] = f(ad[j], bd[j])
+			}
+		case w.inner[0] == 1:
+			ad, y := a.data[oa:oa+dl], b.data[ob]
+			for j := range o {
+				o[j] = f(ad[j], y)
+			}
+		case w.inner[1] == 1:
+			x, bd := a.data[oa], b.data[ob:ob+dl]
+			for j := range o {
+				o[j] = f(x, bd[j])
+			}
+		default:
+			x, y := a.data[oa], b.data[ob]
+			for j := range o {
+				o[j] = f(x, y)
+			}
 		}
-		if ib != nil {
-			j = int(ib[k])
-		}
-		out.data[k] = f(a.data[i], b.data[j])
+		w.next()
 	}
 	return out
 }

@@ -1,0 +1,75 @@
+package tensor
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestRowWalkMatchesIndex checks binary's and SumTo's row walk against the
+// element-by-element index table (broadcastIndex) for random broadcastable
+// shapes of rank 1 to 4, sizes 0 to 3 (1 to broadcast).
+func TestRowWalkMatchesIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for it := 0; it < 2000; it++ {
+		rank := 1 + r.IntN(4)
+		out := make([]int, rank)
+		for i := range out {
+			out[i] = r.IntN(4)
+		}
+		operand := func() []int {
+			n := 1 + r.IntN(rank)
+			s := make([]int, n)
+			for i := range s {
+				s[i] = out[rank-n+i]
+				if r.IntN(3) == 0 {
+					s[i] = 1
+				}
+			}
+			return s
+		}
+		as, bs := operand(), operand()
+		shape := BroadcastShapes("test", as, bs)
+		a, b := Zeros(as...), Zeros(bs...)
+		for i := range a.data {
+			a.data[i] = float32(r.IntN(100))
+		}
+		for i := range b.data {
+			b.data[i] = float32(r.IntN(100)) / 128
+		}
+		got := binary("test", a, b, func(x, y float32) float32 { return x*3 - y })
+		ia, ib := broadcastIndex(as, shape), broadcastIndex(bs, shape)
+		for k := range got.data {
+			i, j := k, k
+			if ia != nil {
+				i = int(ia[k])
+			}
+			if ib != nil {
+				j = int(ib[k])
+			}
+			if want := a.data[i]*3 - b.data[j]; got.data[k] != want {
+				t.Fatalf("%v op %v: [%d] = %g, want %g", as, bs, k, got.data[k], want)
+			}
+		}
+		// SumTo back to each operand's shape, in the same order of additions.
+		g := Zeros(shape...)
+		for i := range g.data {
+			g.data[i] = float32(r.IntN(1000)) / 7
+		}
+		for _, target := range [][]int{as, bs} {
+			sum := SumTo(g, target)
+			want := make([]float32, numel(target))
+			if idx := broadcastIndex(target, shape); idx != nil {
+				for k, v := range g.data {
+					want[idx[k]] += v
+				}
+			} else {
+				copy(want, g.data)
+			}
+			for i, v := range want {
+				if sum.data[i] != v {
+					t.Fatalf("SumTo(%v → %v): [%d] = %g, want %g", shape, target, i, sum.data[i], v)
+				}
+			}
+		}
+	}
+}
