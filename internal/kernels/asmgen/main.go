@@ -1,5 +1,7 @@
-// Command asmgen generates the SGEMM micro-kernels of package kernels
-// (sgemm_amd64.s and its Go declarations) with avo.
+// Command asmgen generates the assembly of package kernels with avo: the
+// SGEMM micro-kernels and dot-product kernels, the transposing pack kernels
+// (packT8AVX, packT4AVX) and the vector Sigmoid, Tanh and GELU kernels, all
+// in sgemm_amd64.s with their Go declarations.
 //
 // Run it through `go generate ./internal/kernels` from the repository root.
 //
