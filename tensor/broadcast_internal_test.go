@@ -73,3 +73,19 @@ func TestRowWalkMatchesIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestDropoutMaskMatchesFloat64 checks that Dropout's integer test keeps
+// exactly the elements for which rand.Rand.Float64() >= p, draw by draw.
+func TestDropoutMaskMatchesFloat64(t *testing.T) {
+	for _, p := range []float32{1e-7, 0.1, 0.25, 0.3, 0.5, 0.7, 0.9999} {
+		x := Ones(4097)
+		out := Dropout(x, p, true, NewRNG(11))
+		ref := NewRNG(11)
+		for i, v := range out.data {
+			kept := ref.r.Float64() >= float64(p)
+			if kept != (v != 0) {
+				t.Fatalf("p=%g: element %d kept=%v, Float64 rule says %v", p, i, v != 0, kept)
+			}
+		}
+	}
+}
