@@ -21,6 +21,12 @@
 //     on 28×28 images, in images per second, plus the heap allocations per
 //     step after warm-up (cnn_train_b*_allocs).
 //   - mlp_train_b64: the same for the MLP 784-128-10.
+//   - lstm_train_b32, transformer_train_b32: training steps (zero grads,
+//     forward, mean of the output, backward, Adam lr 1e-3) of a one-layer
+//     bidirectional LSTM (64 → 128 per direction) over 32 sequences of up
+//     to 64 steps of different lengths, and of a two-layer Transformer
+//     encoder (d 128, 4 heads, feed-forward 512, GELU, dropout 0.1) over 32
+//     sequences of 64 tokens with a key padding mask, in sequences/s.
 //   - cnn_infer_b1: median latency in µs of one forward pass of the seed CNN
 //     on one image, in eval mode without gradient recording.
 //   - cnn_infer_b256: forward passes on batches of 256, in images per second.
@@ -57,6 +63,7 @@ const (
 	UnitAllocs    = "allocs/step"
 	UnitMiB       = "MiB"
 	UnitRatio     = "x"
+	UnitSeqSec    = "seqs/s"
 )
 
 // Data sources reported in Results.Data and accepted by Options.Data.
@@ -278,6 +285,8 @@ func workloads(opt Options) []workload {
 	ws = append(ws, workload{name: "mlp_train_b64", model: true, run: func(ctx context.Context, e *env) ([]Result, error) {
 		return runTrain(ctx, e, "mlp_train_b64", newMLP, 64, true)
 	}})
+	ws = append(ws, workload{name: "lstm_train_b32", run: runLSTMTrain})
+	ws = append(ws, workload{name: "transformer_train_b32", run: runTransformerTrain})
 	ws = append(ws, workload{name: "cnn_infer_b1", model: true, run: func(ctx context.Context, e *env) ([]Result, error) {
 		return runInferLatency(ctx, e)
 	}})

@@ -29,6 +29,7 @@ func TestRunTinyComplete(t *testing.T) {
 		"sgemm_n16_t1": bench.UnitGFLOPS, "sgemm_n40_t1": bench.UnitGFLOPS,
 		"sgemm_n16_t2": bench.UnitGFLOPS, "sgemm_n40_t2": bench.UnitGFLOPS,
 		"sgemm_n16_scaling": bench.UnitRatio, "sgemm_n40_scaling": bench.UnitRatio,
+		"lstm_train_b32": bench.UnitSeqSec, "transformer_train_b32": bench.UnitSeqSec,
 		"cnn_train_b32": bench.UnitImagesSec, "cnn_train_b32_allocs": bench.UnitAllocs,
 		"cnn_train_b128": bench.UnitImagesSec, "cnn_train_b128_allocs": bench.UnitAllocs,
 		"mlp_train_b64": bench.UnitImagesSec, "mlp_train_b64_allocs": bench.UnitAllocs,
@@ -52,7 +53,7 @@ func TestRunTinyComplete(t *testing.T) {
 		if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.Value < 0 || (r.Value == 0 && unit != bench.UnitAllocs) {
 			t.Errorf("%s: value %v is not a positive finite number", name, r.Value)
 		}
-		higher := unit == bench.UnitGFLOPS || unit == bench.UnitImagesSec || unit == bench.UnitRatio
+		higher := unit == bench.UnitGFLOPS || unit == bench.UnitImagesSec || unit == bench.UnitRatio || unit == bench.UnitSeqSec
 		if r.HigherIsBetter != higher {
 			t.Errorf("%s: HigherIsBetter %v, want %v", name, r.HigherIsBetter, higher)
 		}
@@ -166,7 +167,8 @@ func TestWorkloads(t *testing.T) {
 		"sgemm_n256_t1", "sgemm_n512_t1", "sgemm_n1024_t1", "sgemm_n2048_t1",
 		"sgemm_n256_t2", "sgemm_n512_t2", "sgemm_n1024_t2", "sgemm_n2048_t2",
 		"sgemm_n256_scaling", "sgemm_n512_scaling", "sgemm_n1024_scaling", "sgemm_n2048_scaling",
-		"cnn_train_b32", "cnn_train_b128", "mlp_train_b64", "cnn_infer_b1", "cnn_infer_b256",
+		"cnn_train_b32", "cnn_train_b128", "mlp_train_b64", "lstm_train_b32", "transformer_train_b32",
+		"cnn_infer_b1", "cnn_infer_b256",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Workloads = %v, want %v", got, want)

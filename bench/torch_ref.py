@@ -11,6 +11,8 @@ Workloads (names as in Go):
   torch_mm_n{...}_t{1,2}             torch.mm on float32, GFLOPS (extra reference)
   cnn_train_b{32,128}                seed CNN training steps, images/s
   mlp_train_b64                      MLP 784-128-10 training steps, images/s
+  lstm_train_b32                     bidirectional LSTM training steps, sequences/s
+  transformer_train_b32              Transformer encoder training steps, sequences/s
   cnn_infer_b1                       median latency of one forward pass, us
   cnn_infer_b256                     forward passes on batches of 256, images/s
   peak_rss_models                    VmHWM over the model workloads, MiB
@@ -259,6 +261,54 @@ def run_train(opt, name, mk, b, flat, pixels, labels):
     return [result(name, steps * b / secs, "images/s", True, steps, secs, opt.threads)]
 
 
+SEQ_BATCH, SEQ_LEN, SEQ_IN = 32, 64, 64
+
+
+def run_seq_train(opt, name, model, forward):
+    """Training steps (zero grads, forward, mean of the output, backward,
+    Adam lr 1e-3) of a sequence model, in sequences/s, as deepgo's."""
+    model.train()
+    o = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        o.zero_grad()
+        loss = forward().mean()
+        loss.backward()
+        o.step()
+
+    steps, secs = time_steps(opt, step)
+    return [result(name, steps * SEQ_BATCH / secs, "seqs/s", True, steps, secs, opt.threads)]
+
+
+def run_lstm_train(opt):
+    """One-layer bidirectional LSTM 64 → 128 per direction, batch first,
+    sequence i of length SEQ_LEN − i (packed, like deepgo's lengths)."""
+    torch.manual_seed(opt.seed)
+    m = tnn.LSTM(SEQ_IN, 128, batch_first=True, bidirectional=True)
+    x = torch.rand(SEQ_BATCH, SEQ_LEN, SEQ_IN) * 2 - 1
+    lengths = torch.tensor([SEQ_LEN - i for i in range(SEQ_BATCH)])
+
+    def forward():
+        packed = tnn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = m(packed)
+        out, _ = tnn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=SEQ_LEN)
+        return out
+
+    return run_seq_train(opt, "lstm_train_b32", m, forward)
+
+
+def run_transformer_train(opt):
+    """Two-layer Transformer encoder, d 128, 4 heads, feed-forward 512,
+    GELU, dropout 0.1, post-norm, batch first, key padding mask for
+    lengths 16 + i."""
+    torch.manual_seed(opt.seed)
+    layer = tnn.TransformerEncoderLayer(128, 4, 512, dropout=0.1, activation="gelu", batch_first=True)
+    m = tnn.TransformerEncoder(layer, 2)
+    x = torch.rand(SEQ_BATCH, SEQ_LEN, 128) * 2 - 1
+    mask = torch.arange(SEQ_LEN)[None, :] >= torch.tensor([16 + i for i in range(SEQ_BATCH)])[:, None]
+    return run_seq_train(opt, "transformer_train_b32", m, lambda: m(x, src_key_padding_mask=mask))
+
+
 def eval_cnn(opt):
     torch.manual_seed(opt.seed)
     m = new_cnn()
@@ -357,6 +407,8 @@ def main():
         ("cnn_train_b32", True, lambda: run_train(opt, "cnn_train_b32", new_cnn, 32, False, *data[1:])),
         ("cnn_train_b128", True, lambda: run_train(opt, "cnn_train_b128", new_cnn, 128, False, *data[1:])),
         ("mlp_train_b64", True, lambda: run_train(opt, "mlp_train_b64", new_mlp, 64, True, *data[1:])),
+        ("lstm_train_b32", False, lambda: run_lstm_train(opt)),
+        ("transformer_train_b32", False, lambda: run_transformer_train(opt)),
         ("cnn_infer_b1", True, lambda: run_infer_latency(opt, *data[1:])),
         ("cnn_infer_b256", True, lambda: run_infer_throughput(opt, 256, *data[1:])),
     ]
@@ -376,6 +428,9 @@ def main():
         "results": [],
     }
     torch.set_num_threads(opt.threads)
+    # As deepgo: the workloads without the MNIST models first, so that
+    # peak_rss_models covers the model workloads only.
+    work.sort(key=lambda w: w[1])
     data = None
     rss_note = None
     for name, model, fn in work:

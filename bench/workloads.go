@@ -220,6 +220,73 @@ func runTrain(ctx context.Context, e *env, name string, mk func(*tensor.RNG) nn.
 	})
 }
 
+// Sequence workloads: batch seqBatch of seqLen steps of seqIn features
+// (random, fixed), the i-th sequence seqLen−i steps long for the LSTM and
+// 16+i for the Transformer's key padding mask.
+const (
+	seqBatch = 32
+	seqLen   = 64
+	seqIn    = 64
+)
+
+// runSeqTrain times training steps (zero grads, forward, mean of the
+// output, backward, Adam lr 1e-3) of a sequence model, in sequences per
+// second. forward returns the model's output for the fixed input.
+func runSeqTrain(ctx context.Context, e *env, name string, params []*tensor.Tensor, forward func() *tensor.Tensor) ([]Result, error) {
+	return withThreads(e.opt.Threads, func() ([]Result, error) {
+		opt := optim.NewAdam(params, optim.AdamConfig{LR: 1e-3})
+		steps, d, _, err := timeSteps(ctx, e.opt, func() {
+			opt.ZeroGrad()
+			loss := tensor.Mean(forward())
+			loss.Backward()
+			opt.Step()
+			loss.Item()
+		})
+		if err != nil {
+			return nil, err
+		}
+		return []Result{{Name: name, Value: float64(steps*seqBatch) / d.Seconds(), Unit: UnitSeqSec, HigherIsBetter: true,
+			Steps: steps, Seconds: d.Seconds(), Threads: e.opt.Threads}}, nil
+	})
+}
+
+// runLSTMTrain: a one-layer bidirectional LSTM, 64 → 128 per direction,
+// batch first, variable lengths.
+func runLSTMTrain(ctx context.Context, e *env) ([]Result, error) {
+	r := tensor.NewRNG(e.opt.Seed)
+	m := nn.NewLSTM(r, seqIn, 128, nn.RNNOptions{Bias: true, BatchFirst: true, Bidirectional: true})
+	nn.Train(m)
+	x := tensor.RandU(r, -1, 1, seqBatch, seqLen, seqIn)
+	lengths := make([]int, seqBatch)
+	for i := range lengths {
+		lengths[i] = seqLen - i
+	}
+	return runSeqTrain(ctx, e, "lstm_train_b32", nn.Parameters(m), func() *tensor.Tensor {
+		out, _, _ := m.ForwardSeq(x, lengths, nil, nil)
+		return out
+	})
+}
+
+// runTransformerTrain: a two-layer Transformer encoder, d 128, 4 heads,
+// feed-forward 512, GELU, dropout 0.1, post-norm, batch first, with a key
+// padding mask.
+func runTransformerTrain(ctx context.Context, e *env) ([]Result, error) {
+	r := tensor.NewRNG(e.opt.Seed)
+	cfg := nn.DefaultTransformerEncoderLayer(128, 4)
+	cfg.DimFeedforward, cfg.BatchFirst, cfg.Activation = 512, true, "gelu"
+	m := nn.NewTransformerEncoder(r, cfg, 2, false)
+	nn.Train(m)
+	x := tensor.RandU(r, -1, 1, seqBatch, seqLen, 128)
+	lengths := make([]int, seqBatch)
+	for i := range lengths {
+		lengths[i] = 16 + i
+	}
+	kpm := nn.PaddingMask(lengths, seqLen)
+	return runSeqTrain(ctx, e, "transformer_train_b32", nn.Parameters(m), func() *tensor.Tensor {
+		return m.ForwardMasked(x, nil, kpm)
+	})
+}
+
 // evalCNN returns a seed CNN in eval mode.
 func evalCNN(e *env) nn.Module {
 	m := newCNN(tensor.NewRNG(e.opt.Seed))

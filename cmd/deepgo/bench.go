@@ -19,7 +19,8 @@ func (a *app) benchCmd() *cobra.Command {
 		Short: "Run the standard speed benchmarks and print a table or JSON",
 		Long: `Run deepgo's standard workloads: SGEMM n=256..2048 on 1 and 2 threads (GFLOPS)
 and its 2-thread scaling (measured in alternating spells), seed-CNN training at batch 32 and 128 and MLP 784-128-10 training at batch 64
-(images/s), seed-CNN inference at batch 1 (median µs) and 256 (images/s),
+(images/s), bidirectional-LSTM and Transformer-encoder training at batch 32
+(sequences/s), seed-CNN inference at batch 1 (median µs) and 256 (images/s),
 allocations per training step and peak RSS. bench/compare.sh runs the same
 workloads in PyTorch and prints deepgo/PyTorch ratios (see BENCHMARKS.md).`,
 		Args: usageArgs(cobra.NoArgs),
