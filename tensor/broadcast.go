@@ -179,67 +179,159 @@ func BroadcastTo(t *Tensor, shape []int) *Tensor {
 	}, t)
 }
 
+// binOp names the element-wise operations that binaryK runs as plain loops
+// (the compiler inlines them); opFunc calls f for each element.
+type binOp uint8
+
+const (
+	opFunc binOp = iota
+	opAdd
+	opSub
+	opMul
+	opDiv
+)
+
 // binary applies f elementwise with broadcasting. Same-shape and scalar
 // operands take fast paths.
 func binary(op string, a, b *Tensor, f func(x, y float32) float32) *Tensor {
+	return binaryK(op, opFunc, a, b, f)
+}
+
+// binaryK is binary for the operation k (f is used only for opFunc).
+func binaryK(op string, k binOp, a, b *Tensor, f func(x, y float32) float32) *Tensor {
 	mustFloat(op, a, b)
 	if SameShape(a.shape, b.shape) {
 		out := Zeros(a.shape...)
-		for i := range out.data {
-			out.data[i] = f(a.data[i], b.data[i])
-		}
+		binRow(k, f, out.data, a.data, b.data, 0, 0)
 		return out
 	}
 	shape := BroadcastShapes(op, a.shape, b.shape)
 	out := Zeros(shape...)
 	switch {
-	case len(b.data) == 1:
-		y := b.data[0]
-		if SameShape(a.shape, shape) {
-			for i := range out.data {
-				out.data[i] = f(a.data[i], y)
-			}
-			return out
-		}
-	case len(a.data) == 1:
-		x := a.data[0]
-		if SameShape(b.shape, shape) {
-			for i := range out.data {
-				out.data[i] = f(x, b.data[i])
-			}
-			return out
-		}
+	case len(b.data) == 1 && SameShape(a.shape, shape):
+		binRow(k, f, out.data, a.data, nil, 0, b.data[0])
+		return out
+	case len(a.data) == 1 && SameShape(b.shape, shape):
+		binRow(k, f, out.data, nil, b.data, a.data[0], 0)
+		return out
 	}
 	w := newRowWalk(shape, a.shape, b.shape)
 	dl := w.dl
 	for r := 0; r < w.rows; r++ {
 		o := out.data[r*dl : (r+1)*dl]
 		oa, ob := w.off[0], w.off[1]
-		switch {
-		case w.inner[0] == 1 && w.inner[1] == 1:
-			ad, bd := a.data[oa:oa+dl], b.data[ob:ob+dl]
-			for j := range o {
-				o[j] = f(ad[j], bd[j])
-			}
-		case w.inner[0] == 1:
-			ad, y := a.data[oa:oa+dl], b.data[ob]
-			for j := range o {
-				o[j] = f(ad[j], y)
-			}
-		case w.inner[1] == 1:
-			x, bd := a.data[oa], b.data[ob:ob+dl]
-			for j := range o {
-				o[j] = f(x, bd[j])
-			}
-		default:
-			x, y := a.data[oa], b.data[ob]
-			for j := range o {
-				o[j] = f(x, y)
-			}
+		var ad, bd []float32
+		var x, y float32
+		if w.inner[0] == 1 {
+			ad = a.data[oa : oa+dl]
+		} else {
+			x = a.data[oa]
 		}
+		if w.inner[1] == 1 {
+			bd = b.data[ob : ob+dl]
+		} else {
+			y = b.data[ob]
+		}
+		binRow(k, f, o, ad, bd, x, y)
 		w.next()
 	}
 	return out
+}
+
+// binRow sets o[j] to the operation k of a_j and b_j, where a_j is ad[j],
+// or x when ad is nil, and b_j is bd[j], or y when bd is nil.
+func binRow(k binOp, f func(x, y float32) float32, o, ad, bd []float32, x, y float32) {
+	switch {
+	case ad != nil && bd != nil:
+		ad, bd = ad[:len(o)], bd[:len(o)]
+		switch k {
+		case opAdd:
+			for j := range o {
+				o[j] = ad[j] + bd[j]
+			}
+		case opSub:
+			for j := range o {
+				o[j] = ad[j] - bd[j]
+			}
+		case opMul:
+			for j := range o {
+				o[j] = ad[j] * bd[j]
+			}
+		case opDiv:
+			for j := range o {
+				o[j] = ad[j] / bd[j]
+			}
+		default:
+			for j := range o {
+				o[j] = f(ad[j], bd[j])
+			}
+		}
+	case ad != nil:
+		ad = ad[:len(o)]
+		switch k {
+		case opAdd:
+			for j := range o {
+				o[j] = ad[j] + y
+			}
+		case opSub:
+			for j := range o {
+				o[j] = ad[j] - y
+			}
+		case opMul:
+			for j := range o {
+				o[j] = ad[j] * y
+			}
+		case opDiv:
+			for j := range o {
+				o[j] = ad[j] / y
+			}
+		default:
+			for j := range o {
+				o[j] = f(ad[j], y)
+			}
+		}
+	case bd != nil:
+		bd = bd[:len(o)]
+		switch k {
+		case opAdd:
+			for j := range o {
+				o[j] = x + bd[j]
+			}
+		case opSub:
+			for j := range o {
+				o[j] = x - bd[j]
+			}
+		case opMul:
+			for j := range o {
+				o[j] = x * bd[j]
+			}
+		case opDiv:
+			for j := range o {
+				o[j] = x / bd[j]
+			}
+		default:
+			for j := range o {
+				o[j] = f(x, bd[j])
+			}
+		}
+	default:
+		var v float32
+		switch k {
+		case opAdd:
+			v = x + y
+		case opSub:
+			v = x - y
+		case opMul:
+			v = x * y
+		case opDiv:
+			v = x / y
+		default:
+			v = f(x, y)
+		}
+		for j := range o {
+			o[j] = v
+		}
+	}
 }
 
 // unary applies f elementwise.

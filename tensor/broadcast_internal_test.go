@@ -50,6 +50,21 @@ func TestRowWalkMatchesIndex(t *testing.T) {
 				t.Fatalf("%v op %v: [%d] = %g, want %g", as, bs, k, got.data[k], want)
 			}
 		}
+		// The inlined loops of Add, Sub, Mul and Div give what their
+		// closures give.
+		for k, f := range map[binOp]func(x, y float32) float32{
+			opAdd: func(x, y float32) float32 { return x + y },
+			opSub: func(x, y float32) float32 { return x - y },
+			opMul: func(x, y float32) float32 { return x * y },
+			opDiv: func(x, y float32) float32 { return x / y },
+		} {
+			fast, slow := binaryK("test", k, a, b, nil), binary("test", a, b, f)
+			for i, v := range slow.data {
+				if fast.data[i] != v && !(v != v && fast.data[i] != fast.data[i]) {
+					t.Fatalf("%v op %d %v: [%d] = %g, closure gives %g", as, k, bs, i, fast.data[i], v)
+				}
+			}
+		}
 		// SumTo back to each operand's shape, in the same order of additions.
 		g := Zeros(shape...)
 		for i := range g.data {

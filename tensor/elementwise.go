@@ -4,7 +4,7 @@ import "math"
 
 // Add returns a+b with broadcasting.
 func Add(a, b *Tensor) *Tensor {
-	out := binary("Add", a, b, func(x, y float32) float32 { return x + y })
+	out := binaryK("Add", opAdd, a, b, nil)
 	return record("Add", out, func(g *Tensor) []*Tensor {
 		return []*Tensor{g, g}
 	}, a, b)
@@ -12,7 +12,7 @@ func Add(a, b *Tensor) *Tensor {
 
 // Sub returns a-b with broadcasting.
 func Sub(a, b *Tensor) *Tensor {
-	out := binary("Sub", a, b, func(x, y float32) float32 { return x - y })
+	out := binaryK("Sub", opSub, a, b, nil)
 	return record("Sub", out, func(g *Tensor) []*Tensor {
 		var gb *Tensor
 		if b.NeedsGrad() {
@@ -24,14 +24,14 @@ func Sub(a, b *Tensor) *Tensor {
 
 // Mul returns a*b elementwise with broadcasting.
 func Mul(a, b *Tensor) *Tensor {
-	out := binary("Mul", a, b, func(x, y float32) float32 { return x * y })
+	out := binaryK("Mul", opMul, a, b, nil)
 	return record("Mul", out, func(g *Tensor) []*Tensor {
 		var ga, gb *Tensor
 		if a.NeedsGrad() {
-			ga = binary("Mul.backward", g, b, func(x, y float32) float32 { return x * y })
+			ga = binaryK("Mul.backward", opMul, g, b, nil)
 		}
 		if b.NeedsGrad() {
-			gb = binary("Mul.backward", g, a, func(x, y float32) float32 { return x * y })
+			gb = binaryK("Mul.backward", opMul, g, a, nil)
 		}
 		return []*Tensor{ga, gb}
 	}, a, b)
@@ -39,16 +39,16 @@ func Mul(a, b *Tensor) *Tensor {
 
 // Div returns a/b elementwise with broadcasting.
 func Div(a, b *Tensor) *Tensor {
-	out := binary("Div", a, b, func(x, y float32) float32 { return x / y })
+	out := binaryK("Div", opDiv, a, b, nil)
 	return record("Div", out, func(g *Tensor) []*Tensor {
 		var ga, gb *Tensor
 		if a.NeedsGrad() {
-			ga = binary("Div.backward", g, b, func(x, y float32) float32 { return x / y })
+			ga = binaryK("Div.backward", opDiv, g, b, nil)
 		}
 		if b.NeedsGrad() {
 			// d(a/b)/db = -a/b² = -out/b
 			t := binary("Div.backward", out, b, func(o, y float32) float32 { return -o / y })
-			gb = binary("Div.backward", g, t, func(x, y float32) float32 { return x * y })
+			gb = binaryK("Div.backward", opMul, g, t, nil)
 		}
 		return []*Tensor{ga, gb}
 	}, a, b)
