@@ -10,11 +10,13 @@ import (
 
 // Layer type names of the classifiers in the model registry. Their config
 // is the JSON of Config; "TextTransformer" also has one child, the
-// TransformerEncoder's spec (so that LoRA adapters are kept).
+// TransformerEncoder's spec (so that LoRA adapters are kept), and
+// "TextEnsemble" has one child per member (their own specs).
 const (
 	TypeBOW         = "TextBOW"
 	TypeLSTM        = "TextLSTM"
 	TypeTransformer = "TextTransformer"
+	TypeEnsemble    = "TextEnsemble"
 )
 
 // values estimates the number of parameter values of cfg's largest
@@ -23,6 +25,7 @@ func values(cfg Config) (int64, error) {
 	d := int64(cfg.Dim)
 	n := (int64(cfg.VocabSize) + int64(cfg.Buckets)) * d
 	n += d * int64(cfg.NumClasses)
+	n += int64(cfg.VocabSize) * int64(cfg.Subwords)
 	switch cfg.Arch {
 	case ArchLSTM:
 		h := int64(cfg.Hidden)
@@ -101,10 +104,60 @@ func buildTransformer(spec model.LayerSpec, ctx *model.BuildContext) (nn.Module,
 	return m, nil
 }
 
+func buildEnsemble(spec model.LayerSpec, ctx *model.BuildContext) (nn.Module, error) {
+	if len(spec.Layers) == 0 {
+		return nil, errors.New("needs one child layer per member, has none")
+	}
+	var cfg Config
+	if err := spec.DecodeConfig(&cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Arch != ArchEnsemble {
+		return nil, fmt.Errorf("config arch %q, want %q", cfg.Arch, ArchEnsemble)
+	}
+	members := make([]Classifier, len(spec.Layers))
+	for i, l := range spec.Layers {
+		child, err := ctx.Child(fmt.Sprintf("layers[%d]", i), l)
+		if err != nil {
+			return nil, err
+		}
+		c, ok := child.(Classifier)
+		if !ok {
+			return nil, fmt.Errorf("member %d is %T, want a text classifier", i, child)
+		}
+		members[i] = c
+	}
+	e, err := NewEnsemble(members...)
+	if err != nil {
+		return nil, err
+	}
+	if e.Cfg.VocabSize != cfg.VocabSize || e.Cfg.NumClasses != cfg.NumClasses {
+		return nil, fmt.Errorf("members have vocab_size %d and %d classes, the config says %d and %d",
+			e.Cfg.VocabSize, e.Cfg.NumClasses, cfg.VocabSize, cfg.NumClasses)
+	}
+	return e, nil
+}
+
 func init() {
 	model.Register(TypeBOW, buildBOW)
 	model.Register(TypeLSTM, buildLSTM)
 	model.Register(TypeTransformer, buildTransformer)
+	model.Register(TypeEnsemble, buildEnsemble)
+	model.RegisterEncoder((*Ensemble)(nil), func(m nn.Module) (model.LayerSpec, error) {
+		e := m.(*Ensemble)
+		s, err := model.NewLayerSpec(TypeEnsemble, e.Cfg)
+		if err != nil {
+			return s, err
+		}
+		for _, c := range e.Members {
+			cs, err := model.Spec(c)
+			if err != nil {
+				return s, err
+			}
+			s.Layers = append(s.Layers, cs)
+		}
+		return s, nil
+	})
 	model.RegisterEncoder((*BOW)(nil), func(m nn.Module) (model.LayerSpec, error) {
 		return model.NewLayerSpec(TypeBOW, m.(*BOW).Cfg)
 	})

@@ -171,6 +171,11 @@ func TestConfigValidate(t *testing.T) {
 		{Arch: textmodel.ArchLSTM, VocabSize: 10, NumClasses: 2, Dim: 4, Hidden: 4, Layers: 1, Pool: "cls"},
 		{Arch: textmodel.ArchTransformer, VocabSize: 10, NumClasses: 2, Dim: 6, Hidden: 4, Layers: 1, Heads: 4, MaxLen: 8, Pool: "mean"},
 		{Arch: textmodel.ArchLSTM, VocabSize: 10, NumClasses: 2, Dim: 4, Hidden: 4, Layers: 1, Pool: "max", Dropout: 1},
+		{Arch: textmodel.ArchLSTM, VocabSize: 10, NumClasses: 2, Dim: 4, Hidden: 4, Layers: 1, Pool: "max", EmbedDropout: -0.1},
+		{Arch: textmodel.ArchBOW, VocabSize: 10, NumClasses: 2, Dim: 4, MinN: 3, MaxN: 5, Subwords: 8},             // no buckets
+		{Arch: textmodel.ArchBOW, VocabSize: 10, NumClasses: 2, Dim: 4, Buckets: 8, MinN: 4, MaxN: 3, Subwords: 8}, // min > max
+		{Arch: textmodel.ArchBOW, VocabSize: 10, NumClasses: 2, Dim: 4, Buckets: 8, MinN: 3, MaxN: 5},              // no subwords
+		{Arch: textmodel.ArchBOW, VocabSize: 10, NumClasses: 2, Dim: 4, Buckets: 8, MinN: 3},                       // no max_n
 	}
 	for _, c := range bad {
 		if _, err := textmodel.New(tensor.NewRNG(1), c); err == nil {

@@ -9,7 +9,11 @@
 #
 # Rows: bow, lstm, lstm+word2vec, transformer from scratch (same body and
 # 8k-WordPiece vocabulary size as the MLM encoder), transformer+MLM full
-# fine-tune, transformer+MLM LoRA r=8. Datasets: twitter_financial_news_sentiment
+# fine-tune, transformer+MLM LoRA r=8; optional rows bow_w2v, bow_cng (bow with
+# character 3-5-gram subwords) and ens (one ensemble package, members per
+# dataset as chosen on --dev-split 0.15 of the training rows: sent bow_cng +
+# lstm_w2v + lstm_w2v with max+mean pooling (seed 2); topic bow_cng + lstm_w2v;
+# phrasebank bow_w2v + three lstm_w2v (seeds 1-3)). Datasets: twitter_financial_news_sentiment
 # (train -> valid), twitter_financial_news_topic (train -> valid),
 # financial_phrasebank AllAgree and 50Agree (stratified 80/20 split, seed 1;
 # the 20% is never trained on). Nothing is tuned on the validation data: every
@@ -33,8 +37,9 @@
 #   EPOCHS [""]      if set, every row trains this many epochs (dry run)
 #   DATASETS_FILTER ["sent topic pb100 pb50"], ROWS_FILTER ["bow lstm
 #                    lstm_w2v tr_scratch tr_mlm_full tr_mlm_lora8"]; the
-#                    row bow_w2v (bow, 128-dim, word2vec-initialised) is
-#                    available but not in the default list (time budget)
+#                    rows bow_w2v (bow, 128-dim, word2vec-initialised),
+#                    bow_cng and ens are available but not in the default
+#                    list (time budget)
 #
 # Time on a 16-core machine (estimated from single-core step times measured
 # on the shared 2-core development machine, see README "Text
@@ -94,6 +99,7 @@ declare -A EP=(
 	[sent,lstm]=3 [topic,lstm]=3 [pb100,lstm]=8 [pb50,lstm]=6
 	[sent,tr]=4 [topic,tr]=3 [pb100,tr]=10 [pb50,tr]=6
 	[sent,ft]=3 [topic,ft]=3 [pb100,ft]=6 [pb50,ft]=4
+	[sent,lstmw]=8 [topic,lstmw]=6 [pb100,lstmw]=8 [pb50,lstmw]=6
 )
 # row -> flags (MLM and W2V are the pretrained package directories).
 MLM=$OUT/mlm
@@ -105,6 +111,17 @@ row_flags() { # row dataset
 	lstm) k=lstm; echo "--arch lstm" ;;
 	lstm_w2v) k=lstm; echo "--arch lstm --pretrained $W2V" ;;
 	bow_w2v) k=bow; echo "--arch bow --dropout 0.5 --pretrained $W2V" ;;
+	bow_cng) k=bow; echo "--arch bow --dropout 0.5 --char-ngrams 3-5" ;;
+	ens)
+		local eb=${EPOCHS:-${EP[$2,bow]}} el=${EPOCHS:-${EP[$2,lstmw]}}
+		local lstm="--member arch=lstm,pretrained=$W2V,epochs=$el"
+		case $2 in
+		sent) echo "--arch ensemble --member arch=bow,dropout=0.5,char-ngrams=3-5,epochs=$eb $lstm $lstm,pool=maxmean,seed=2" ;;
+		topic) echo "--arch ensemble --member arch=bow,dropout=0.5,char-ngrams=3-5,epochs=$eb $lstm" ;;
+		*) echo "--arch ensemble --member arch=bow,dropout=0.5,pretrained=$W2V,epochs=$el $lstm $lstm,seed=2 $lstm,seed=3" ;;
+		esac
+		return 0
+		;;
 	tr_scratch) k=tr; echo "--arch transformer --tokenizer wordpiece --vocab-size 8000 --hidden 512 --layers 2 --dim 128" ;;
 	tr_mlm_full) k=ft; echo "--pretrained $MLM --lr 1e-4" ;;
 	tr_mlm_lora8) k=ft; echo "--pretrained $MLM --lora-rank 8 --lr 1e-3" ;;
@@ -178,7 +195,7 @@ climit=""
 need_mlm=0
 need_w2v=0
 [[ " $ROWS_FILTER " == *" tr_mlm_"* ]] && need_mlm=1
-[[ " $ROWS_FILTER " == *"_w2v "* ]] && need_w2v=1
+[[ " $ROWS_FILTER " == *"_w2v "* || " $ROWS_FILTER " == *" ens "* ]] && need_w2v=1
 MLM_PID=""
 W2V_PID=""
 if ((need_mlm)); then
@@ -206,7 +223,7 @@ refresh_long() {
 refresh_long
 
 # ---- rows that need no pretrained package, longest first ----
-for row in lstm tr_scratch bow; do
+for row in lstm tr_scratch bow bow_cng; do
 	for ds in topic sent pb50 pb100; do
 		submit "$ds" "$row"
 	done
@@ -215,7 +232,7 @@ done
 if [[ -n "$W2V_PID" ]]; then
 	wait "$W2V_PID" || true
 	refresh_long
-	for row in lstm_w2v bow_w2v; do
+	for row in ens lstm_w2v bow_w2v; do
 		for ds in topic sent pb50 pb100; do
 			submit "$ds" "$row"
 		done
@@ -241,7 +258,7 @@ field() { # file key -> value (numbers and strings of a flat JSON object)
 	echo "| dataset | row | accuracy | macro-F1 | epochs | steps | trainable params | wall s | GOMAXPROCS | exit |"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
 	for ds in sent topic pb100 pb50; do
-		for row in bow bow_w2v lstm lstm_w2v tr_scratch tr_mlm_full tr_mlm_lora8; do
+		for row in bow bow_w2v bow_cng lstm lstm_w2v ens tr_scratch tr_mlm_full tr_mlm_lora8; do
 			f="$OUT/${ds}__${row}.json"
 			[[ -f "$f" ]] || continue
 			echo "| $ds | $row | $(field "$f" accuracy) | $(field "$f" macro_f1) | $(field "$f" epochs) | $(field "$f" steps) | $(field "$f" trainable_params) | $(field "$f" wall_s) | $(field "$f" gomaxprocs) | $(field "$f" exit_code) |"

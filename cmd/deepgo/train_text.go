@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,18 @@ type textRun struct {
 	Limit int
 	// FreezeEmbeddings keeps word-vector-initialised embeddings fixed.
 	FreezeEmbeddings bool
+	// DevSplit, when positive, holds out this fraction of the training
+	// rows (stratified, seeded) and validates on them instead of on the
+	// validation data, for choosing settings without looking at it.
+	DevSplit float64
+	// Pool is the lstm pooling ("": the default).
+	Pool string
+	// EmbedDropout is the lstm's dropout on the embeddings (-1: default).
+	EmbedDropout float64
+	// Members are the --member specs of an ensemble.
+	Members []string
+	// CharNGrams is bow's character n-gram range "MIN-MAX" ("": none).
+	CharNGrams string
 }
 
 func (a *app) trainTextCmd() *cobra.Command {
@@ -70,7 +83,17 @@ an error naming its line; texts longer than --max-len tokens are truncated.
 Validation data comes from --val, or else a stratified, seeded --val-split.
 --where COL=V1,V2 keeps only the rows whose column COL is one of the values
 (e.g. --where agreement_subset=100 for financial_phrasebank's AllAgree).
---json prints accuracy, macro_f1 and the per-class F1 on the validation data.`,
+--json prints accuracy, macro_f1 and the per-class F1 on the validation data.
+
+--dev-split F holds out a stratified fraction F of the training rows and
+reports on them instead (the validation data is left untouched): choose
+settings on it, then train once with them and report the validation score.
+
+--arch ensemble trains each --member (bow or lstm, e.g. --member
+arch=bow,char-ngrams=3-5 --member arch=lstm,pretrained=w2v,epochs=8) one
+after the other on one word-level tokenizer and saves them as one package
+whose output is the log of the mean of their class probabilities; --json
+also lists each member's own score.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if run.Val != "" && cmd.Flags().Changed("val-split") && run.ValSplit != 0 {
@@ -89,9 +112,14 @@ Validation data comes from --val, or else a stratified, seeded --val-split.
 	f.StringVar(&run.Where, "where", "", "keep only rows with COL=V1[,V2...] (an extra column of the file)")
 	f.StringVar(&run.Val, "val", "", "validation file (instead of --val-split)")
 	f.Float64Var(&run.ValSplit, "val-split", 0.2, "fraction of each class held out for validation")
-	f.StringVar(&run.Arch, "arch", textmodel.ArchBOW, "architecture: bow, lstm or transformer")
+	f.StringVar(&run.Arch, "arch", textmodel.ArchBOW, "architecture: bow, lstm, transformer, or ensemble (of the --member models)")
+	f.StringArrayVar(&run.Members, "member", nil, "with --arch ensemble: one member, trained one after the other on the same tokenizer, as KEY=VALUE[,KEY=VALUE...] with keys arch (bow or lstm, required), epochs, lr, dim, hidden, layers, dropout, embed-dropout, buckets, char-ngrams, pool, seed, pretrained (word vectors, or none); keys not given take the command's flags; repeat for each member")
+	f.StringVar(&run.CharNGrams, "char-ngrams", "", "bow: add the character n-grams of MIN-MAX runes of every word (fastText subwords, e.g. 3-5), hashed into the --buckets rows")
+	f.StringVar(&run.Pool, "pool", "", "lstm pooling over the steps: max, mean or maxmean (both, concatenated) (default max)")
+	f.Float64Var(&run.EmbedDropout, "embed-dropout", -1, "lstm: dropout probability on the word embeddings (-1 or 0: none)")
 	f.StringVar(&run.Pretrained, "pretrained", "", "a deepgo pretrain text package: an MLM encoder to fine-tune (transformer), or word vectors (--objective word2vec) to initialise the bow or lstm embeddings")
 	f.IntVar(&run.Limit, "limit", 0, "use only about N training rows, a stratified seeded sample (after --where, before --val-split; 0: all), for quick trials")
+	f.Float64Var(&run.DevSplit, "dev-split", 0, "hold out this fraction of the training rows (stratified, seeded; after --val/--val-split) and report on it instead of the validation data, to choose settings without looking at the validation data (0: off)")
 	f.BoolVar(&run.FreezeEmbeddings, "freeze-embeddings", false, "with --pretrained word vectors: keep the embedding table fixed (bow needs --buckets 0)")
 	f.IntVar(&run.LoRARank, "lora-rank", 0, "with --pretrained: train only rank-N LoRA adapters and the head")
 	f.IntVar(&run.Epochs, "epochs", 0, "number of epochs (default: bow 6, lstm 5, transformer 8)")
@@ -160,26 +188,51 @@ func (a *app) readTextData(path string, run textRun) (*textdata.Data, error) {
 func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackFlags) error {
 	switch run.Arch {
 	case textmodel.ArchBOW, textmodel.ArchLSTM, textmodel.ArchTransformer:
+		if len(run.Members) > 0 {
+			return usageError{errors.New("--member needs --arch ensemble")}
+		}
+	case textmodel.ArchEnsemble:
+		if len(run.Members) < 2 {
+			return usageError{errors.New("--arch ensemble needs two or more --member specs")}
+		}
 	default:
-		return usageError{fmt.Errorf("--arch %q: want bow, lstm or transformer", run.Arch)}
+		return usageError{fmt.Errorf("--arch %q: want bow, lstm, transformer or ensemble", run.Arch)}
 	}
-	if run.Epochs == 0 {
-		run.Epochs = map[string]int{textmodel.ArchBOW: 6, textmodel.ArchLSTM: 5, textmodel.ArchTransformer: 8}[run.Arch]
+	var members []textRun
+	for _, spec := range run.Members {
+		m, err := memberRun(run, spec)
+		if err != nil {
+			return err
+		}
+		members = append(members, m)
 	}
-	if run.LR == 0 {
-		run.LR = 1e-3
-		if run.Arch == textmodel.ArchBOW {
-			run.LR = 5e-3
-		}
-		if run.Pretrained != "" {
-			run.LR = 1e-4
-		}
+	if run.Arch != textmodel.ArchEnsemble {
+		run.defaults()
 	}
 	if run.Data == "" {
 		return usageError{errors.New("--data FILE is required")}
 	}
-	if err := checkFitFlags(run.Epochs, run.BatchSize, run.LR, run.ValSplit); err != nil {
-		return err
+	for _, r := range append([]textRun{run}, members...) {
+		if r.Arch == textmodel.ArchEnsemble {
+			continue
+		}
+		if err := checkFitFlags(r.Epochs, r.BatchSize, r.LR, r.ValSplit); err != nil {
+			return err
+		}
+		if r.Pool != "" && r.Arch != textmodel.ArchLSTM {
+			return usageError{fmt.Errorf("pool %q applies to --arch lstm", r.Pool)}
+		}
+		if r.EmbedDropout >= 0 && r.Arch != textmodel.ArchLSTM {
+			return usageError{errors.New("embed-dropout applies to --arch lstm")}
+		}
+		if r.CharNGrams != "" {
+			if r.Arch != textmodel.ArchBOW {
+				return usageError{fmt.Errorf("char-ngrams %q applies to --arch bow", r.CharNGrams)}
+			}
+			if _, _, err := parseNGramRange(r.CharNGrams); err != nil {
+				return err
+			}
+		}
 	}
 	switch {
 	case run.MaxLen < 2 || run.MaxLen > 4096:
@@ -192,6 +245,8 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		return usageError{errors.New("--lora-rank needs --pretrained")}
 	case run.Limit < 0:
 		return usageError{fmt.Errorf("--limit %d: want 0 or more", run.Limit)}
+	case !(run.DevSplit >= 0 && run.DevSplit < 1):
+		return usageError{fmt.Errorf("--dev-split %v: want a fraction in [0, 1)", run.DevSplit)}
 	case run.FreezeEmbeddings && run.Pretrained == "":
 		return usageError{errors.New("--freeze-embeddings needs --pretrained word vectors")}
 	}
@@ -212,6 +267,14 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		trainD, valD = textmodel.StratifiedSplit(trainD, run.ValSplit, run.Seed)
 		if len(trainD.Examples) == 0 {
 			return fmt.Errorf("%s: no rows left for training with --val-split %v", run.Data, run.ValSplit)
+		}
+	}
+	if run.DevSplit > 0 {
+		// The validation data is set aside unused; the dev rows come from
+		// the training rows only (a seed distinct from --val-split's).
+		trainD, valD = textmodel.StratifiedSplit(trainD, run.DevSplit, run.Seed^0xde5)
+		if len(trainD.Examples) == 0 || len(valD.Examples) == 0 {
+			return fmt.Errorf("%s: --dev-split %v leaves no training or no dev rows", run.Data, run.DevSplit)
 		}
 	}
 	classes := textdata.Classes(trainD)
@@ -235,6 +298,9 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		if names, err = readLabelNames(run.LabelNames, classes); err != nil {
 			return err
 		}
+	}
+	if run.Arch == textmodel.ArchEnsemble {
+		return a.trainTextEnsemble(cmd, run, members, trainD, valD, classes, names, asJSON, trk)
 	}
 
 	rng := tensor.NewRNG(run.Seed)
@@ -285,11 +351,9 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		}
 	}
 	if clf == nil {
-		norm := text.Normalizer{Lowercase: true, StripAccents: true}
-		pre := text.PreTokenizer{URLToken: true}
 		switch run.Tokenizer {
 		case "wordlevel":
-			tok, err = text.TrainWordLevel(trainD.Texts(), text.WordLevelConfig{Normalizer: norm, PreTokenizer: pre, MaxSize: run.VocabSize})
+			tok, err = trainWordLevel(trainD, run.VocabSize)
 		case "wordpiece":
 			if vectors != nil {
 				return usageError{errors.New("--pretrained word vectors need --tokenizer wordlevel")}
@@ -302,26 +366,7 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		if err != nil {
 			return fmt.Errorf("%s: training the tokenizer: %w", run.Data, err)
 		}
-		cfg := textmodel.DefaultConfig(run.Arch, tok.Vocab().Len(), len(classes))
-		if run.Dim > 0 {
-			cfg.Dim = run.Dim
-		}
-		if run.Hidden > 0 {
-			cfg.Hidden = run.Hidden
-		}
-		if run.Layers > 0 {
-			cfg.Layers = run.Layers
-		}
-		if run.Dropout >= 0 {
-			cfg.Dropout = float32(run.Dropout)
-		}
-		if run.Buckets >= 0 && run.Arch == textmodel.ArchBOW {
-			cfg.Buckets = run.Buckets
-		}
-		if run.Arch == textmodel.ArchTransformer {
-			cfg.MaxLen = maxLen
-		}
-		if clf, err = textmodel.New(rng, cfg); err != nil {
+		if clf, err = newTextModel(rng, run.modelConfig(tok, len(classes), maxLen), tok); err != nil {
 			return usageError{err}
 		}
 		if vectors != nil {
@@ -345,36 +390,6 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		}
 	}
 
-	var lossOpts []nn.LossOption
-	if run.Weights {
-		lossOpts = append(lossOpts, nn.WithWeight(tensor.FromSlice(textmodel.BalancedWeights(trainDS.ClassCounts()), len(classes))))
-	}
-	var params []*tensor.Tensor
-	for _, p := range nn.Parameters(clf) {
-		if p.RequiresGrad() {
-			params = append(params, p)
-		}
-	}
-	trainable := 0
-	for _, p := range params {
-		trainable += p.Numel()
-	}
-	opt := optim.NewAdam(params, optim.AdamConfig{LR: run.LR})
-	cfg := train.Config{
-		Epochs:    run.Epochs,
-		Optimizer: opt,
-		Loss:      func(out, y *tensor.Tensor) *tensor.Tensor { return nn.CrossEntropy(out, y, lossOpts...) },
-		Train: data.NewLoader(trainDS, data.LoaderConfig{
-			BatchSize: run.BatchSize, Shuffle: true, Seed: run.Seed, Workers: 1, Prefetch: 4,
-		}),
-		Metrics:   []train.Metric{train.Accuracy()},
-		Progress:  a.stderr,
-		Scheduler: optim.NewCosineAnnealingLR(opt, run.Epochs, 0),
-		Callbacks: a.callbacks,
-	}
-	if valDS != nil {
-		cfg.Val = data.NewLoader(valDS, data.LoaderConfig{BatchSize: 256})
-	}
 	tr, err := a.startTracking(trk, "text", map[string]string{
 		"epochs": fmt.Sprint(run.Epochs), "lr": fmt.Sprint(run.LR), "batch_size": fmt.Sprint(run.BatchSize),
 		"seed": fmt.Sprint(run.Seed), "model": run.Arch, "data": run.Data, "label_col": run.LabelCol,
@@ -384,16 +399,12 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		return err
 	}
 	defer tr.close()
-	if tr != nil {
-		cfg.Callbacks = a.callbacks
-	}
 	start := time.Now()
-	hist, err := train.Fit(cmd.Context(), clf, cfg)
+	hist, trainable, err := a.fitText(cmd, clf, run, trainDS, valDS)
 	secs := time.Since(start).Seconds()
 	if err != nil {
 		return err
 	}
-	nn.Eval(clf)
 	epochs := len(hist.Epochs)
 	result := map[string]any{
 		"task": "text", "arch": run.Arch, "out": run.Out, "epochs": epochs, "seconds": round3(secs),
@@ -407,21 +418,7 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		result["pretrained_rows"] = initRows
 		result["frozen_embeddings"] = run.FreezeEmbeddings
 	}
-	final := map[string]float64{}
-	if valDS != nil {
-		pred := textmodel.Predictions(clf, valDS, 256)
-		cm := metrics.NewConfusionMatrix(pred, valDS.Targets(), len(classes))
-		rep := cm.Report()
-		perClass := map[string]float64{}
-		for i, s := range rep.PerClass {
-			perClass[names[i]] = round4(s.F1)
-		}
-		result["accuracy"] = round4(rep.Accuracy)
-		result["macro_f1"] = round4(rep.Macro.F1)
-		result["per_class_f1"] = perClass
-		result["val_examples"] = valDS.Len()
-		final["val_accuracy"], final["val_macro_f1"] = rep.Accuracy, rep.Macro.F1
-	}
+	final := evalText(clf, valDS, names, result, run.DevSplit)
 	for k, v := range lastLogs(hist) {
 		result[k] = jsonSafe(v)
 	}
@@ -449,26 +446,194 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		// plain Transformer, with the same outputs.
 		textmodel.MergeLoRA(t)
 	}
+	if err := saveTextPackage(run.Out, run.Arch, clf, op, names, meta); err != nil {
+		return err
+	}
+	tr.finish(final, epochs, run.Out)
+	return a.printTextResult(asJSON, result, final, valDS != nil, run, epochs, secs)
+}
+
+// defaults fills in the per-architecture epochs and learning rate.
+func (run *textRun) defaults() {
+	if run.Epochs == 0 {
+		run.Epochs = map[string]int{textmodel.ArchBOW: 6, textmodel.ArchLSTM: 5, textmodel.ArchTransformer: 8}[run.Arch]
+	}
+	if run.LR == 0 {
+		run.LR = 1e-3
+		if run.Arch == textmodel.ArchBOW {
+			run.LR = 5e-3
+		}
+		if run.Pretrained != "" {
+			run.LR = 1e-4
+		}
+	}
+}
+
+// maxSubwords is the most character n-grams a bow keeps per word.
+const maxSubwords = 64
+
+// parseNGramRange parses --char-ngrams MIN-MAX.
+func parseNGramRange(s string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if ok {
+		lo, err = strconv.Atoi(a)
+		if err == nil {
+			hi, err = strconv.Atoi(b)
+		}
+	}
+	if !ok || err != nil || lo < 1 || hi < lo || hi > 16 {
+		return 0, 0, usageError{fmt.Errorf("char-ngrams %q: want MIN-MAX with 1 <= MIN <= MAX <= 16, e.g. 3-5", s)}
+	}
+	return lo, hi, nil
+}
+
+// newTextModel makes the classifier of cfg and fills a bow's character
+// n-gram table from tok's vocabulary.
+func newTextModel(rng *tensor.RNG, cfg textmodel.Config, tok text.Tokenizer) (textmodel.Classifier, error) {
+	clf, err := textmodel.New(rng, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := clf.(*textmodel.BOW); ok && cfg.MaxN > 0 {
+		b.SetSubwords(tok.Vocab().Tokens())
+	}
+	return clf, nil
+}
+
+// modelConfig returns the classifier configuration of run for tok's
+// vocabulary: the defaults of its architecture with the size flags that
+// were given.
+func (run textRun) modelConfig(tok text.Tokenizer, classes, maxLen int) textmodel.Config {
+	cfg := textmodel.DefaultConfig(run.Arch, tok.Vocab().Len(), classes)
+	if run.Dim > 0 {
+		cfg.Dim = run.Dim
+	}
+	if run.Hidden > 0 {
+		cfg.Hidden = run.Hidden
+	}
+	if run.Layers > 0 {
+		cfg.Layers = run.Layers
+	}
+	if run.Dropout >= 0 {
+		cfg.Dropout = float32(run.Dropout)
+	}
+	if run.Buckets >= 0 && run.Arch == textmodel.ArchBOW {
+		cfg.Buckets = run.Buckets
+	}
+	if run.CharNGrams != "" && run.Arch == textmodel.ArchBOW {
+		// Checked by trainText.
+		cfg.MinN, cfg.MaxN, _ = parseNGramRange(run.CharNGrams)
+		cfg.Subwords = textmodel.MaxSubwords(tok.Vocab().Tokens(), cfg.MinN, cfg.MaxN, maxSubwords)
+	}
+	if run.Arch == textmodel.ArchLSTM {
+		if run.Pool != "" {
+			cfg.Pool = run.Pool
+		}
+		if run.EmbedDropout >= 0 {
+			cfg.EmbedDropout = float32(run.EmbedDropout)
+		}
+	}
+	if run.Arch == textmodel.ArchTransformer {
+		cfg.MaxLen = maxLen
+	}
+	return cfg
+}
+
+// fitText trains clf with Adam (run.LR, cosine schedule over run.Epochs),
+// cross-entropy (class-weighted with run.Weights) and batches of
+// run.BatchSize shuffled with run.Seed, validating on valDS when given. It
+// returns the history, the number of trainable values, and leaves clf in
+// evaluation mode.
+func (a *app) fitText(cmd *cobra.Command, clf textmodel.Classifier, run textRun, trainDS, valDS *textdata.Dataset) (*train.History, int, error) {
+	var lossOpts []nn.LossOption
+	if run.Weights {
+		lossOpts = append(lossOpts, nn.WithWeight(tensor.FromSlice(textmodel.BalancedWeights(trainDS.ClassCounts()), clf.Config().NumClasses)))
+	}
+	var params []*tensor.Tensor
+	for _, p := range nn.Parameters(clf) {
+		if p.RequiresGrad() {
+			params = append(params, p)
+		}
+	}
+	trainable := 0
+	for _, p := range params {
+		trainable += p.Numel()
+	}
+	opt := optim.NewAdam(params, optim.AdamConfig{LR: run.LR})
+	cfg := train.Config{
+		Epochs:    run.Epochs,
+		Optimizer: opt,
+		Loss:      func(out, y *tensor.Tensor) *tensor.Tensor { return nn.CrossEntropy(out, y, lossOpts...) },
+		Train: data.NewLoader(trainDS, data.LoaderConfig{
+			BatchSize: run.BatchSize, Shuffle: true, Seed: run.Seed, Workers: 1, Prefetch: 4,
+		}),
+		Metrics:   []train.Metric{train.Accuracy()},
+		Progress:  a.stderr,
+		Scheduler: optim.NewCosineAnnealingLR(opt, run.Epochs, 0),
+		Callbacks: a.callbacks,
+	}
+	if valDS != nil {
+		cfg.Val = data.NewLoader(valDS, data.LoaderConfig{BatchSize: 256})
+	}
+	hist, err := train.Fit(cmd.Context(), clf, cfg)
+	nn.Eval(clf)
+	return hist, trainable, err
+}
+
+// evalText adds accuracy, macro_f1, per_class_f1 and val_examples of clf
+// on valDS (if not nil) to result, and dev_split when the data is the
+// --dev-split part; it returns val_accuracy and val_macro_f1 for tracking.
+func evalText(clf textmodel.Classifier, valDS *textdata.Dataset, names []string, result map[string]any, devSplit float64) map[string]float64 {
+	final := map[string]float64{}
+	if valDS == nil {
+		return final
+	}
+	pred := textmodel.Predictions(clf, valDS, 256)
+	cm := metrics.NewConfusionMatrix(pred, valDS.Targets(), len(names))
+	rep := cm.Report()
+	perClass := map[string]float64{}
+	for i, s := range rep.PerClass {
+		perClass[names[i]] = round4(s.F1)
+	}
+	result["accuracy"] = round4(rep.Accuracy)
+	result["macro_f1"] = round4(rep.Macro.F1)
+	result["per_class_f1"] = perClass
+	result["val_examples"] = valDS.Len()
+	if devSplit > 0 {
+		result["dev_split"] = devSplit
+	}
+	final["val_accuracy"], final["val_macro_f1"] = rep.Accuracy, rep.Macro.F1
+	return final
+}
+
+// saveTextPackage saves a text classifier with its tokenize op as a model
+// package (input int64 ids [-1, -1], output logits [-1, classes]).
+func saveTextPackage(dir, arch string, clf textmodel.Classifier, op model.PreprocessOp, names []string, meta map[string]any) error {
 	pkg := &model.Package{
-		Name:   "text-" + run.Arch,
+		Name:   "text-" + arch,
 		Module: clf,
 		Signature: model.Signature{
 			Inputs:  []model.TensorSpec{{Name: "ids", DType: model.DTypeInt64, Shape: []int{-1, -1}}},
-			Outputs: []model.TensorSpec{{Name: "logits", DType: model.DTypeFloat32, Shape: []int{-1, len(classes)}}},
+			Outputs: []model.TensorSpec{{Name: "logits", DType: model.DTypeFloat32, Shape: []int{-1, len(names)}}},
 		},
 		Preprocess: []model.PreprocessOp{op},
 		Labels:     names,
 		Metadata:   meta,
 	}
-	if err := model.Save(run.Out, pkg); err != nil {
-		return err
-	}
-	tr.finish(final, epochs, run.Out)
+	return model.Save(dir, pkg)
+}
+
+// printTextResult prints the result as JSON, or a summary line.
+func (a *app) printTextResult(asJSON bool, result map[string]any, final map[string]float64, hasVal bool, run textRun, epochs int, secs float64) error {
 	if asJSON {
 		return a.writeJSON(result)
 	}
-	if valDS != nil {
-		fmt.Fprintf(a.stdout, "validation accuracy %.2f%%, macro-F1 %.4f", 100*final["val_accuracy"], final["val_macro_f1"])
+	what := "validation"
+	if run.DevSplit > 0 {
+		what = "dev"
+	}
+	if hasVal {
+		fmt.Fprintf(a.stdout, "%s accuracy %.2f%%, macro-F1 %.4f", what, 100*final["val_accuracy"], final["val_macro_f1"])
 	} else {
 		fmt.Fprintf(a.stdout, "no validation data")
 	}
