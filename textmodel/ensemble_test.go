@@ -139,13 +139,20 @@ func TestEnsembleRoundTrip(t *testing.T) {
 	}
 	texts := []string{"the stock gain today", "", "bad \xff\xfe utf8 fall"}
 	nn.Eval(e)
-	want, err := textmodel.PredictTexts(pkg, texts)
+	assertSamePredictions(t, "ensemble round trip", pkg, back, texts)
+}
+
+// assertSamePredictions checks that two packages give bit-identical
+// outputs for texts.
+func assertSamePredictions(t *testing.T, name string, want, got *model.Package, texts []string) {
+	t.Helper()
+	w, err := textmodel.PredictTexts(want, texts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := textmodel.PredictTexts(back, texts)
+	g, err := textmodel.PredictTexts(got, texts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.AssertClose(t, "ensemble round trip", got, want, 0, 0)
+	testutil.AssertClose(t, name, g, w, 0, 0)
 }

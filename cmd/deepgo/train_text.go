@@ -378,16 +378,9 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 			fmt.Fprintf(a.stderr, "initialised the embeddings of %d of %d words from %s\n", n, tok.Vocab().Len(), run.Pretrained)
 		}
 	}
-	dopt := textdata.DatasetOptions{MaxLen: maxLen, AddSpecial: addSpecial, FixedLen: true}
-	trainDS, err := textdata.NewDataset(trainD, tok, classes, dopt)
+	trainDS, valDS, err := textDatasets(trainD, valD, tok, classes, textdata.DatasetOptions{MaxLen: maxLen, AddSpecial: addSpecial, FixedLen: true})
 	if err != nil {
 		return err
-	}
-	var valDS *textdata.Dataset
-	if valD != nil && len(valD.Examples) > 0 {
-		if valDS, err = textdata.NewDataset(valD, tok, classes, dopt); err != nil {
-			return err
-		}
 	}
 
 	tr, err := a.startTracking(trk, "text", map[string]string{
@@ -706,4 +699,18 @@ func initFromVectors(clf textmodel.Classifier, tok text.Tokenizer, w *textmodel.
 		weight.SetRequiresGrad(false)
 	}
 	return n, nil
+}
+
+// textDatasets tokenizes the training data and, when there is any, the
+// validation data (valDS nil otherwise).
+func textDatasets(trainD, valD *textdata.Data, tok text.Tokenizer, classes []string, dopt textdata.DatasetOptions) (trainDS, valDS *textdata.Dataset, err error) {
+	if trainDS, err = textdata.NewDataset(trainD, tok, classes, dopt); err != nil {
+		return nil, nil, err
+	}
+	if valD != nil && len(valD.Examples) > 0 {
+		if valDS, err = textdata.NewDataset(valD, tok, classes, dopt); err != nil {
+			return nil, nil, err
+		}
+	}
+	return trainDS, valDS, nil
 }

@@ -129,16 +129,9 @@ func (a *app) trainTextEnsemble(cmd *cobra.Command, run textRun, members []textR
 	if err != nil {
 		return fmt.Errorf("%s: training the tokenizer: %w", run.Data, err)
 	}
-	dopt := textdata.DatasetOptions{MaxLen: run.MaxLen, FixedLen: true}
-	trainDS, err := textdata.NewDataset(trainD, tok, classes, dopt)
+	trainDS, valDS, err := textDatasets(trainD, valD, tok, classes, textdata.DatasetOptions{MaxLen: run.MaxLen, FixedLen: true})
 	if err != nil {
 		return err
-	}
-	var valDS *textdata.Dataset
-	if valD != nil && len(valD.Examples) > 0 {
-		if valDS, err = textdata.NewDataset(valD, tok, classes, dopt); err != nil {
-			return err
-		}
 	}
 	tr, err := a.startTracking(trk, "text", map[string]string{
 		"batch_size": fmt.Sprint(run.BatchSize), "seed": fmt.Sprint(run.Seed), "model": run.Arch, "data": run.Data,
