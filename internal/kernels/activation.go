@@ -2,11 +2,11 @@ package kernels
 
 import "math"
 
-// sigmoidVec and tanhVec, when not nil, compute 8·blocks values at a time
-// (AVX2 + FMA; see asmgen's genVecMath): a float32 exp with about 1.4 ulp
-// of relative error, so results differ from the portable loops by a few
-// ulp. They are set on amd64 with AVX2 and FMA; tests set them to nil to
-// run the portable loops.
+// sigmoidVec, tanhVec and geluVec, when not nil, compute 8·blocks values
+// at a time (AVX2 + FMA; see asmgen's genVecMath) from a float32 exp (about
+// 1.4 ulp of relative error) and erf, so results differ from the portable
+// loops by a few ulp. They are set on amd64 with AVX2 and FMA; tests set
+// them to nil to run the portable loops.
 var sigmoidVec, tanhVec, geluVec func(dst, src *float32, blocks int)
 
 // geluGradVec, when not nil, is GELUGrad 8·blocks values at a time (AVX2 +
@@ -15,28 +15,12 @@ var geluGradVec func(dst, grad, x *float32, blocks int)
 
 // Sigmoid sets dst[i] = 1/(1+e^-src[i]). dst and src have the same length
 // and may be the same slice.
-func Sigmoid(dst, src []float32) {
-	mustSameLen("Sigmoid", dst, src)
-	if sigmoidVec != nil {
-		vecApply(sigmoidVec, dst, src)
-		return
-	}
-	for i, v := range src {
-		dst[i] = Sigmoid32(v)
-	}
-}
+func Sigmoid(dst, src []float32) { unaryVec("Sigmoid", sigmoidVec, dst, src, sigmoid64) }
 
 // Tanh sets dst[i] = tanh(src[i]). dst and src have the same length and
 // may be the same slice.
 func Tanh(dst, src []float32) {
-	mustSameLen("Tanh", dst, src)
-	if tanhVec != nil {
-		vecApply(tanhVec, dst, src)
-		return
-	}
-	for i, v := range src {
-		dst[i] = float32(math.Tanh(float64(v)))
-	}
+	unaryVec("Tanh", tanhVec, dst, src, func(x float64) float64 { return math.Tanh(x) })
 }
 
 // GELU sets dst[i] = src[i]·Φ(src[i]), Φ the standard normal CDF (the
@@ -44,15 +28,31 @@ func Tanh(dst, src []float32) {
 // length and may be the same slice. The vector path uses Cephes' float32
 // erf and erfc (a few ulp); the portable one math.Erfc in float64.
 func GELU(dst, src []float32) {
-	mustSameLen("GELU", dst, src)
-	if geluVec != nil {
-		vecApply(geluVec, dst, src)
+	unaryVec("GELU", geluVec, dst, src, func(x float64) float64 {
+		return 0.5 * x * math.Erfc(-x/math.Sqrt2) // 1+erf(u) = erfc(-u), without cancellation
+	})
+}
+
+// unaryVec applies an element-wise function: through the 8-wide kernel vec
+// when this build has it, else through its float64 form f, rounded.
+func unaryVec(op string, vec func(dst, src *float32, blocks int), dst, src []float32, f func(float64) float64) {
+	mustSameLen(op, dst, src)
+	if vec != nil {
+		vecApply(vec, dst, src)
 		return
 	}
 	for i, v := range src {
-		x := float64(v)
-		dst[i] = float32(0.5 * x * math.Erfc(-x/math.Sqrt2)) // 1+erf(u) = erfc(-u), without cancellation
+		dst[i] = float32(f(float64(v)))
 	}
+}
+
+// sigmoid64 is σ(x) without overflow at either end.
+func sigmoid64(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
 }
 
 // GELUGrad sets dst[i] = grad[i]·(Φ(x[i]) + x[i]·φ(x[i])), the gradient of
@@ -83,16 +83,6 @@ func GELUGrad(dst, grad, x []float32) {
 		pdf := invSqrt2Pi * math.Exp(-0.5*xv*xv)
 		dst[i] = float32(float64(v) * (cdf + xv*pdf))
 	}
-}
-
-// Sigmoid32 is the portable σ(v), computed in float64 and rounded.
-func Sigmoid32(v float32) float32 {
-	x := float64(v)
-	if x >= 0 {
-		return float32(1 / (1 + math.Exp(-x)))
-	}
-	e := math.Exp(x)
-	return float32(e / (1 + e))
 }
 
 // vecApply runs an 8-wide kernel over src into dst; the last partial block
