@@ -187,6 +187,14 @@ submit() { # dataset row
 	FT_PIDS+=($!)
 	log "started ${ds}__${row}"
 }
+submit_rows() { # row... : every dataset of each row
+	local row ds
+	for row in "$@"; do
+		for ds in topic sent pb50 pb100; do
+			submit "$ds" "$row"
+		done
+	done
+}
 
 # ---- pretraining (background) ----
 mkdir -p "$OUT/models"
@@ -223,29 +231,17 @@ refresh_long() {
 refresh_long
 
 # ---- rows that need no pretrained package, longest first ----
-for row in lstm tr_scratch bow bow_cng; do
-	for ds in topic sent pb50 pb100; do
-		submit "$ds" "$row"
-	done
-done
+submit_rows lstm tr_scratch bow bow_cng
 # ---- word2vec rows, then the MLM rows, as soon as their package exists ----
 if [[ -n "$W2V_PID" ]]; then
 	wait "$W2V_PID" || true
 	refresh_long
-	for row in ens lstm_w2v bow_w2v; do
-		for ds in topic sent pb50 pb100; do
-			submit "$ds" "$row"
-		done
-	done
+	submit_rows ens lstm_w2v bow_w2v
 fi
 if [[ -n "$MLM_PID" ]]; then
 	wait "$MLM_PID" || true
 	refresh_long
-	for row in tr_mlm_full tr_mlm_lora8; do
-		for ds in topic sent pb50 pb100; do
-			submit "$ds" "$row"
-		done
-	done
+	submit_rows tr_mlm_full tr_mlm_lora8
 fi
 wait
 log "all jobs done"
