@@ -95,7 +95,13 @@ func IndexSelect(a *Tensor, axis int, index *Tensor) *Tensor {
 		selectCopy(out.data, a.data, outer, inner, n, pos)
 	}
 	return record("IndexSelect", out, func(g *Tensor) []*Tensor {
-		ga := Zeros(a.shape...)
+		// An embedding table's rows are added straight into its gradient
+		// (gradSink): no table-sized buffer per step.
+		ga := gradSink(a)
+		sink := ga != nil
+		if !sink {
+			ga = Zeros(a.shape...)
+		}
 		m := len(pos)
 		for o := 0; o < outer; o++ {
 			for i, p := range pos {
@@ -104,6 +110,9 @@ func IndexSelect(a *Tensor, axis int, index *Tensor) *Tensor {
 					dst[j] += v
 				}
 			}
+		}
+		if sink {
+			return []*Tensor{nil}
 		}
 		return []*Tensor{ga}
 	}, a)
@@ -173,6 +182,9 @@ func broadcastAll(op string, names []string, shapes ...[]int) []int {
 func Where(cond, a, b *Tensor) *Tensor {
 	mustFloat("Where", a, b)
 	shape := broadcastAll("Where", []string{"cond", "a", "b"}, cond.shape, a.shape, b.shape)
+	if run, ok := whereRun(cond, a, b, shape); ok {
+		return whereRuns(cond, a, b, shape, run)
+	}
 	mask := truth(cond, shape)
 	ia := broadcastIndex(a.shape, shape)
 	ib := broadcastIndex(b.shape, shape)
@@ -206,6 +218,75 @@ func Where(cond, a, b *Tensor) *Tensor {
 					gb.data[k] = g.data[k]
 				}
 			}
+		}
+		return []*Tensor{ga, gb}
+	}, a, b)
+}
+
+// whereRun reports whether a and b have the output shape and cond matches
+// it on its leading dimensions and is 1 on the others (a row mask such as
+// [N, 1] for [N, H], or the full shape), and returns the number of
+// consecutive output elements that one element of cond selects.
+func whereRun(cond, a, b *Tensor, shape []int) (int, bool) {
+	if !SameShape(a.shape, shape) || !SameShape(b.shape, shape) {
+		return 0, false
+	}
+	off := len(shape) - len(cond.shape)
+	lead := true
+	run := 1
+	for i, d := range shape {
+		c := 1
+		if i >= off {
+			c = cond.shape[i-off]
+		}
+		switch {
+		case lead && c == d:
+		case c == 1:
+			lead = false
+			run *= d
+		default:
+			return 0, false
+		}
+	}
+	return run, true
+}
+
+// whereRuns is Where for the layouts of whereRun: each element of cond
+// copies a run of run elements from a or from b.
+func whereRuns(cond, a, b *Tensor, shape []int, run int) *Tensor {
+	rows := cond.Numel()
+	sel := make([]bool, rows)
+	for r := range sel {
+		if cond.dtype == Int64 {
+			sel[r] = cond.ints[r] != 0
+		} else {
+			sel[r] = cond.data[r] != 0
+		}
+	}
+	out := newOut(shape)
+	for r, t := range sel {
+		src := b.data
+		if t {
+			src = a.data
+		}
+		copy(out.data[r*run:(r+1)*run], src[r*run:(r+1)*run])
+	}
+	return record("Where", out, func(g *Tensor) []*Tensor {
+		pick := func(want bool) *Tensor {
+			gx := Zeros(shape...)
+			for r, t := range sel {
+				if t == want {
+					copy(gx.data[r*run:(r+1)*run], g.data[r*run:(r+1)*run])
+				}
+			}
+			return gx
+		}
+		var ga, gb *Tensor
+		if a.NeedsGrad() {
+			ga = pick(true)
+		}
+		if b.NeedsGrad() {
+			gb = pick(false)
 		}
 		return []*Tensor{ga, gb}
 	}, a, b)

@@ -1,6 +1,7 @@
 package tensor_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/deepgo/deepgo/internal/testutil"
@@ -65,6 +66,28 @@ func TestIndexSelect(t *testing.T) {
 			return tensor.IndexSelect(in[0], ax, idx)
 		}, []*tensor.Tensor{x}, 1e-2, 1e-2)
 	}
+
+	// A leaf that already has a gradient (an embedding table after the
+	// first step) gets the rows added straight into it: a second backward
+	// doubles it, a third after zeroing gives it again.
+	w := testutil.Rand(29, -1, 1, 5, 3).SetRequiresGrad(true)
+	idx := tensor.FromInt64([]int64{4, 1, 4, 0}, 4)
+	gy := testutil.Rand(30, -1, 1, 4, 3)
+	step := func() { tensor.Sum(tensor.Mul(tensor.IndexSelect(w, 0, idx), gy)).Backward() }
+	step()
+	g1 := w.Grad().Clone()
+	want := make([]float32, 15)
+	for i, p := range idx.Int64s() {
+		for j := range 3 {
+			want[int(p)*3+j] += gy.Data()[i*3+j]
+		}
+	}
+	testutil.AssertClose(t, "IndexSelect grad", g1, tensor.FromSlice(want, 5, 3), 1e-6, 0)
+	step()
+	testutil.AssertClose(t, "IndexSelect accumulated grad", w.Grad(), tensor.MulScalar(g1, 2), 1e-6, 0)
+	clear(w.Grad().Data())
+	step()
+	testutil.AssertClose(t, "IndexSelect grad after zeroing", w.Grad(), g1, 0, 0)
 }
 
 func TestIndexErrors(t *testing.T) {
@@ -118,6 +141,37 @@ func TestWhere(t *testing.T) {
 	}
 	if g := x.Grad(); g == nil || g.Data()[0] != 1 || g.Data()[1] != 0 {
 		t.Errorf("Where grad of a: %v, want [1 0]", g)
+	}
+
+	// Row masks and full-shape conditions (the recurrent layers' masking)
+	// take a run-copying path, a column mask the general one: values and
+	// gradients as the definition.
+	for _, tc := range []struct{ cond, shape []int }{
+		{[]int{3, 1}, []int{3, 4}}, {[]int{2, 3, 1}, []int{2, 3, 5}}, {[]int{2, 3}, []int{2, 3}},
+		{[]int{3}, []int{2, 3}}, {[]int{1, 1}, []int{2, 2}},
+	} {
+		c := testutil.Rand(26, -1, 1, tc.cond...)
+		cd := c.Data()
+		for i := range cd {
+			if cd[i] < 0 {
+				cd[i] = 0
+			}
+		}
+		a, b := testutil.Rand(27, -1, 1, tc.shape...), testutil.Rand(28, -1, 1, tc.shape...)
+		got := tensor.Where(c, a, b).Data()
+		cb := tensor.Add(c, tensor.Zeros(tc.shape...)).Data() // c broadcast to the shape
+		for k := range got {
+			want := b.Data()[k]
+			if cb[k] != 0 {
+				want = a.Data()[k]
+			}
+			if got[k] != want {
+				t.Fatalf("Where cond %v shape %v: element %d = %v, want %v", tc.cond, tc.shape, k, got[k], want)
+			}
+		}
+		testutil.GradCheck(t, fmt.Sprintf("Where cond %v shape %v", tc.cond, tc.shape), func(in []*tensor.Tensor) *tensor.Tensor {
+			return tensor.Where(c, in[0], in[1])
+		}, []*tensor.Tensor{a, b}, 1e-2, 1e-2)
 	}
 
 	testutil.MustPanic(t, "Where shapes", func() {
