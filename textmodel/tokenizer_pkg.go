@@ -184,11 +184,46 @@ func BalancedWeights(counts []int) []float32 {
 	return w
 }
 
-// Predictions returns the predicted class of every example of ds, run in
-// batches of batch examples under tensor.NoGrad (m should be in eval mode).
+// Predictions returns the predicted class (the index of the largest
+// logit) of every example of ds, run in batches of batch examples under
+// tensor.NoGrad (m should be in eval mode).
 func Predictions(m Classifier, ds *textdata.Dataset, batch int) []int64 {
-	batch = max(batch, 1)
 	out := make([]int64, 0, ds.Len())
+	forEachLogits(m, ds, batch, func(row []float32) {
+		out = append(out, int64(slices.Index(row, slices.Max(row))))
+	})
+	return out
+}
+
+// Probabilities returns the class probabilities (the softmax of the
+// logits, computed in float64) of every example of ds, one row of
+// NumClasses values per example, run like Predictions. An Ensemble's logits
+// are the logarithms of its mean member probabilities, so its rows are
+// those means.
+func Probabilities(m Classifier, ds *textdata.Dataset, batch int) [][]float32 {
+	out := make([][]float32, 0, ds.Len())
+	forEachLogits(m, ds, batch, func(row []float32) {
+		hi := float64(slices.Max(row))
+		e := make([]float64, len(row))
+		sum := 0.0
+		for j, v := range row {
+			e[j] = math.Exp(float64(v) - hi)
+			sum += e[j]
+		}
+		p := make([]float32, len(row))
+		for j := range e {
+			p[j] = float32(e[j] / sum)
+		}
+		out = append(out, p)
+	})
+	return out
+}
+
+// forEachLogits runs m on the examples of ds in order, in batches of batch
+// examples (at least 1) padded to their longest, under tensor.NoGrad, and
+// calls f with the logits row of each example (valid during the call only).
+func forEachLogits(m Classifier, ds *textdata.Dataset, batch int, f func(row []float32)) {
+	batch = max(batch, 1)
 	idx := make([]int, 0, batch)
 	tensor.NoGrad(func() {
 		for lo := 0; lo < ds.Len(); lo += batch {
@@ -205,10 +240,8 @@ func Predictions(m Classifier, ds *textdata.Dataset, batch int) []int64 {
 			c := logits.Size(1)
 			d := logits.Data()
 			for r := range len(idx) {
-				row := d[r*c : (r+1)*c]
-				out = append(out, int64(slices.Index(row, slices.Max(row))))
+				f(d[r*c : (r+1)*c])
 			}
 		}
 	})
-	return out
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"strconv"
@@ -65,6 +66,13 @@ type textRun struct {
 	Members []string
 	// CharNGrams is bow's character n-gram range "MIN-MAX" ("": none).
 	CharNGrams string
+	// Unlabeled are the --unlabeled files of self-training (none: off).
+	Unlabeled []string
+	// UnlabeledTextCol names their text column ("": TextCol).
+	UnlabeledTextCol string
+	// PseudoThreshold is the least top class probability of a
+	// pseudo-labelled text.
+	PseudoThreshold float64
 }
 
 func (a *app) trainTextCmd() *cobra.Command {
@@ -93,7 +101,15 @@ settings on it, then train once with them and report the validation score.
 arch=bow,char-ngrams=3-5 --member arch=lstm,pretrained=w2v,epochs=8) one
 after the other on one word-level tokenizer and saves them as one package
 whose output is the log of the mean of their class probabilities; --json
-also lists each member's own score.`,
+also lists each member's own score.
+
+--unlabeled FILE (repeatable) self-trains: the model trained as above (the
+teacher) labels the texts of FILE in memory, those it gives a class with
+probability >= --pseudo-threshold join the training rows, and the same
+configuration trains again from scratch (tokenizer included) on them; this
+student is evaluated and saved. Empty and repeated texts, and texts equal to
+a training, validation or dev text, are dropped first. --json adds the
+teacher's score and these counts.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if run.Val != "" && cmd.Flags().Changed("val-split") && run.ValSplit != 0 {
@@ -137,6 +153,9 @@ also lists each member's own score.`,
 	f.BoolVar(&run.Weights, "class-weights", false, "weight the loss by inverse class frequency (balanced)")
 	f.StringVar(&run.LabelNames, "label-names", "", "TSV file mapping labels to names (header, then LABEL<TAB>NAME lines), e.g. labels.tsv")
 	f.StringVar(&run.Out, "out", "text-model", "directory to save the model package to")
+	f.StringArrayVar(&run.Unlabeled, "unlabeled", nil, "self-training: a file of unlabeled texts (.csv, .tsv or .jsonl; repeat for more) that the trained model labels; the confident ones join the training rows and the model is trained again from scratch and saved")
+	f.StringVar(&run.UnlabeledTextCol, "unlabeled-text-col", "", "name of the text column or field of the --unlabeled files (default: the --text-col value)")
+	f.Float64Var(&run.PseudoThreshold, "pseudo-threshold", 0.9, "with --unlabeled: the least class probability of a pseudo-label, in (0, 1]")
 	f.BoolVar(&asJSON, "json", false, "print the results as one JSON object on the last line of stdout")
 	trk.add(f)
 	return c
@@ -249,6 +268,10 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		return usageError{fmt.Errorf("--dev-split %v: want a fraction in [0, 1)", run.DevSplit)}
 	case run.FreezeEmbeddings && run.Pretrained == "":
 		return usageError{errors.New("--freeze-embeddings needs --pretrained word vectors")}
+	case !(run.PseudoThreshold > 0 && run.PseudoThreshold <= 1):
+		return usageError{fmt.Errorf("--pseudo-threshold %v: want a probability in (0, 1]", run.PseudoThreshold)}
+	case len(run.Unlabeled) == 0 && (cmd.Flags().Changed("pseudo-threshold") || cmd.Flags().Changed("unlabeled-text-col")):
+		return usageError{errors.New("--pseudo-threshold and --unlabeled-text-col need --unlabeled")}
 	}
 	trainD, err := a.readTextData(run.Data, run)
 	if err != nil {
@@ -269,7 +292,9 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 			return fmt.Errorf("%s: no rows left for training with --val-split %v", run.Data, run.ValSplit)
 		}
 	}
+	var setAside *textdata.Data
 	if run.DevSplit > 0 {
+		setAside = valD
 		// The validation data is set aside unused; the dev rows come from
 		// the training rows only (a seed distinct from --val-split's).
 		trainD, valD = textmodel.StratifiedSplit(trainD, run.DevSplit, run.Seed^0xde5)
@@ -299,10 +324,58 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 			return err
 		}
 	}
-	if run.Arch == textmodel.ArchEnsemble {
-		return a.trainTextEnsemble(cmd, run, members, trainD, valD, classes, names, asJSON, trk)
+	if len(run.Unlabeled) > 0 {
+		unl, err := readUnlabeled(run)
+		if err != nil {
+			return err
+		}
+		return a.selfTrainText(cmd, run, members, trainD, valD, setAside, classes, names, unl, asJSON, trk)
 	}
+	fit, err := a.fitTextModel(cmd, run, members, trainD, valD, classes, names, trk, nil)
+	if err != nil {
+		return err
+	}
+	defer fit.tr.close()
+	return a.saveTextFit(fit, asJSON)
+}
 
+// textFit is a trained and evaluated text model (single or ensemble): what
+// saving it as a package and printing its result need.
+type textFit struct {
+	// run holds the settings that took effect (an MLM --pretrained
+	// package makes the arch a transformer).
+	run   textRun
+	clf   textmodel.Classifier
+	tok   text.Tokenizer
+	names []string
+	// dopt is how texts were encoded for clf.
+	dopt textdata.DatasetOptions
+	op   model.PreprocessOp
+	// result is the --json object, meta the package metadata.
+	result, meta map[string]any
+	// final holds val_accuracy and val_macro_f1 (empty without validation
+	// data), the metrics recorded in the tracking store.
+	final  map[string]float64
+	epochs int
+	// secs is the training time.
+	secs   float64
+	hasVal bool
+	// note, when set, is printed after the summary line (not with --json).
+	note string
+	// tr is the run's tracking (nil without); the caller closes it.
+	tr *tracking
+}
+
+// fitTextModel trains the classifier configured by run (and members, for
+// an ensemble) on trainD, with a tokenizer trained on trainD's texts (or the
+// --pretrained encoder's), and evaluates it on valD (nil: none). The run is
+// recorded in the tracking store per trk, with extra added to its params;
+// on success the caller closes the returned fit's tracking.
+func (a *app) fitTextModel(cmd *cobra.Command, run textRun, members []textRun, trainD, valD *textdata.Data,
+	classes, names []string, trk trackFlags, extra map[string]string) (fit *textFit, err error) {
+	if run.Arch == textmodel.ArchEnsemble {
+		return a.fitTextEnsemble(cmd, run, members, trainD, valD, classes, names, trk, extra)
+	}
 	rng := tensor.NewRNG(run.Seed)
 	var tok text.Tokenizer
 	var clf textmodel.Classifier
@@ -313,18 +386,18 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 	if run.Pretrained != "" {
 		p, w, err := textmodel.OpenPretrained(run.Pretrained)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if p != nil {
 			if cmd.Flags().Changed("arch") && run.Arch != textmodel.ArchTransformer {
-				return usageError{fmt.Errorf("--pretrained %s is an MLM encoder: it fine-tunes --arch transformer, not %s", run.Pretrained, run.Arch)}
+				return nil, usageError{fmt.Errorf("--pretrained %s is an MLM encoder: it fine-tunes --arch transformer, not %s", run.Pretrained, run.Arch)}
 			}
 			if run.FreezeEmbeddings {
-				return usageError{errors.New("--freeze-embeddings applies to word vectors, not to an MLM encoder")}
+				return nil, usageError{errors.New("--freeze-embeddings applies to word vectors, not to an MLM encoder")}
 			}
 			t, err := textmodel.NewFromPretrained(p, len(classes), textmodel.FineTuneOptions{LoRARank: run.LoRARank, Seed: run.Seed})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			tok, clf, addSpecial = p.Tokenizer, t, true
 			maxLen = min(maxLen, p.Encoder.Cfg.MaxLen)
@@ -332,13 +405,13 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		} else {
 			switch {
 			case run.Arch == textmodel.ArchTransformer:
-				return usageError{fmt.Errorf("--pretrained %s holds word vectors: they initialise --arch bow or lstm (a transformer takes an MLM package)", run.Pretrained)}
+				return nil, usageError{fmt.Errorf("--pretrained %s holds word vectors: they initialise --arch bow or lstm (a transformer takes an MLM package)", run.Pretrained)}
 			case run.LoRARank > 0:
-				return usageError{errors.New("--lora-rank needs an MLM encoder, not word vectors")}
+				return nil, usageError{errors.New("--lora-rank needs an MLM encoder, not word vectors")}
 			case run.Dim > 0 && run.Dim != w.Dim():
-				return usageError{fmt.Errorf("--dim %d: the word vectors in %s have %d dimensions", run.Dim, run.Pretrained, w.Dim())}
+				return nil, usageError{fmt.Errorf("--dim %d: the word vectors in %s have %d dimensions", run.Dim, run.Pretrained, w.Dim())}
 			case run.FreezeEmbeddings && run.Arch == textmodel.ArchBOW && run.Buckets != 0:
-				return usageError{errors.New("--freeze-embeddings with --arch bow needs --buckets 0 (the bigram rows share the embedding table)")}
+				return nil, usageError{errors.New("--freeze-embeddings with --arch bow needs --buckets 0 (the bigram rows share the embedding table)")}
 			}
 			vectors = w
 			run.Dim = w.Dim()
@@ -356,47 +429,52 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 			tok, err = trainWordLevel(trainD, run.VocabSize)
 		case "wordpiece":
 			if vectors != nil {
-				return usageError{errors.New("--pretrained word vectors need --tokenizer wordlevel")}
+				return nil, usageError{errors.New("--pretrained word vectors need --tokenizer wordlevel")}
 			}
 			wc := text.DefaultWordPieceConfig(run.VocabSize)
 			tok, err = text.TrainWordPiece(trainD.Texts(), wc)
 		default:
-			return usageError{fmt.Errorf("--tokenizer %q: want wordlevel or wordpiece", run.Tokenizer)}
+			return nil, usageError{fmt.Errorf("--tokenizer %q: want wordlevel or wordpiece", run.Tokenizer)}
 		}
 		if err != nil {
-			return fmt.Errorf("%s: training the tokenizer: %w", run.Data, err)
+			return nil, fmt.Errorf("%s: training the tokenizer: %w", run.Data, err)
 		}
 		if clf, err = newTextModel(rng, run.modelConfig(tok, len(classes), maxLen), tok); err != nil {
-			return usageError{err}
+			return nil, usageError{err}
 		}
 		if vectors != nil {
 			n, err := initFromVectors(clf, tok, vectors, run.FreezeEmbeddings)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			initRows = n
 			fmt.Fprintf(a.stderr, "initialised the embeddings of %d of %d words from %s\n", n, tok.Vocab().Len(), run.Pretrained)
 		}
 	}
-	trainDS, valDS, err := textDatasets(trainD, valD, tok, classes, textdata.DatasetOptions{MaxLen: maxLen, AddSpecial: addSpecial, FixedLen: true})
+	dopt := textdata.DatasetOptions{MaxLen: maxLen, AddSpecial: addSpecial, FixedLen: true}
+	trainDS, valDS, err := textDatasets(trainD, valD, tok, classes, dopt)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	tr, err := a.startTracking(trk, "text", map[string]string{
+	tr, err := a.startTracking(trk, "text", withParams(map[string]string{
 		"epochs": fmt.Sprint(run.Epochs), "lr": fmt.Sprint(run.LR), "batch_size": fmt.Sprint(run.BatchSize),
 		"seed": fmt.Sprint(run.Seed), "model": run.Arch, "data": run.Data, "label_col": run.LabelCol,
 		"train_examples": fmt.Sprint(trainDS.Len()), "pretrained": run.Pretrained, "lora_rank": fmt.Sprint(run.LoRARank),
-	})
+	}, extra))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer tr.close()
+	defer func() {
+		if err != nil {
+			tr.close()
+		}
+	}()
 	start := time.Now()
 	hist, trainable, err := a.fitText(cmd, clf, run, trainDS, valDS)
 	secs := time.Since(start).Seconds()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	epochs := len(hist.Epochs)
 	result := map[string]any{
@@ -417,7 +495,7 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 	}
 	op, err := textmodel.TokenizeOp(tok, maxLen, addSpecial)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	meta := map[string]any{
 		"task": "text", "arch": run.Arch, "epochs": epochs, "batch_size": run.BatchSize, "lr": run.LR,
@@ -434,16 +512,37 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 	for k, v := range final {
 		meta[k] = round4(v)
 	}
-	if t, ok := clf.(*textmodel.Transformer); ok && run.LoRARank > 0 {
+	return &textFit{run: run, clf: clf, tok: tok, names: names, dopt: dopt, op: op, result: result, meta: meta,
+		final: final, epochs: epochs, secs: secs, hasVal: valDS != nil, tr: tr}, nil
+}
+
+// withParams returns params with extra's entries added.
+func withParams(params, extra map[string]string) map[string]string {
+	maps.Copy(params, extra)
+	return params
+}
+
+// saveTextFit saves fit as a model package in fit.run.Out (an LoRA
+// transformer's adapters folded into its weights first), records the end of
+// its tracked run, and prints its result.
+func (a *app) saveTextFit(fit *textFit, asJSON bool) error {
+	run := fit.run
+	if t, ok := fit.clf.(*textmodel.Transformer); ok && run.LoRARank > 0 {
 		// Fold the adapters into the base weights: the package serves as a
 		// plain Transformer, with the same outputs.
 		textmodel.MergeLoRA(t)
 	}
-	if err := saveTextPackage(run.Out, run.Arch, clf, op, names, meta); err != nil {
+	if err := saveTextPackage(run.Out, run.Arch, fit.clf, fit.op, fit.names, fit.meta); err != nil {
 		return err
 	}
-	tr.finish(final, epochs, run.Out)
-	return a.printTextResult(asJSON, result, final, valDS != nil, run, epochs, secs)
+	fit.tr.finish(fit.final, fit.epochs, run.Out)
+	if err := a.printTextResult(asJSON, fit.result, fit.final, fit.hasVal, run, fit.epochs, fit.secs); err != nil {
+		return err
+	}
+	if fit.note != "" && !asJSON {
+		fmt.Fprintln(a.stdout, fit.note)
+	}
+	return nil
 }
 
 // defaults fills in the per-architecture epochs and learning rate.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,17 +93,18 @@ func memberRun(base textRun, spec string) (textRun, error) {
 	return m, nil
 }
 
-// trainTextEnsemble trains the members one after the other on one
-// word-level tokenizer and saves the ensemble (textmodel.Ensemble) as one
-// model package.
-func (a *app) trainTextEnsemble(cmd *cobra.Command, run textRun, members []textRun, trainD, valD *textdata.Data,
-	classes, names []string, asJSON bool, trk trackFlags) error {
+// fitTextEnsemble trains the members one after the other on one
+// word-level tokenizer (trained on trainD) and returns their ensemble
+// (textmodel.Ensemble), evaluated on valD, as fitTextModel does.
+func (a *app) fitTextEnsemble(cmd *cobra.Command, run textRun, members []textRun, trainD, valD *textdata.Data,
+	classes, names []string, trk trackFlags, extra map[string]string) (fit *textFit, err error) {
 	switch {
 	case run.Tokenizer != "wordlevel":
-		return usageError{errors.New("--arch ensemble uses --tokenizer wordlevel")}
+		return nil, usageError{errors.New("--arch ensemble uses --tokenizer wordlevel")}
 	case run.LoRARank > 0 || run.FreezeEmbeddings:
-		return usageError{errors.New("--arch ensemble: --lora-rank and --freeze-embeddings do not apply")}
+		return nil, usageError{errors.New("--arch ensemble: --lora-rank and --freeze-embeddings do not apply")}
 	}
+	members = slices.Clone(members)
 	vectors := map[string]*textmodel.WordVectors{}
 	for i, m := range members {
 		if m.Pretrained == "" || vectors[m.Pretrained] != nil {
@@ -110,37 +112,42 @@ func (a *app) trainTextEnsemble(cmd *cobra.Command, run textRun, members []textR
 		}
 		p, w, err := textmodel.OpenPretrained(m.Pretrained)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if p != nil {
-			return usageError{fmt.Errorf("member %d: %s is an MLM encoder; ensemble members take word vectors", i, m.Pretrained)}
+			return nil, usageError{fmt.Errorf("member %d: %s is an MLM encoder; ensemble members take word vectors", i, m.Pretrained)}
 		}
 		vectors[m.Pretrained] = w
 	}
 	for i := range members {
 		if w := vectors[members[i].Pretrained]; w != nil {
 			if members[i].Dim > 0 && members[i].Dim != w.Dim() {
-				return usageError{fmt.Errorf("member %d: dim %d, but the word vectors in %s have %d dimensions", i, members[i].Dim, members[i].Pretrained, w.Dim())}
+				return nil, usageError{fmt.Errorf("member %d: dim %d, but the word vectors in %s have %d dimensions", i, members[i].Dim, members[i].Pretrained, w.Dim())}
 			}
 			members[i].Dim = w.Dim()
 		}
 	}
 	tok, err := trainWordLevel(trainD, run.VocabSize)
 	if err != nil {
-		return fmt.Errorf("%s: training the tokenizer: %w", run.Data, err)
+		return nil, fmt.Errorf("%s: training the tokenizer: %w", run.Data, err)
 	}
-	trainDS, valDS, err := textDatasets(trainD, valD, tok, classes, textdata.DatasetOptions{MaxLen: run.MaxLen, FixedLen: true})
+	dopt := textdata.DatasetOptions{MaxLen: run.MaxLen, FixedLen: true}
+	trainDS, valDS, err := textDatasets(trainD, valD, tok, classes, dopt)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tr, err := a.startTracking(trk, "text", map[string]string{
+	tr, err := a.startTracking(trk, "text", withParams(map[string]string{
 		"batch_size": fmt.Sprint(run.BatchSize), "seed": fmt.Sprint(run.Seed), "model": run.Arch, "data": run.Data,
 		"label_col": run.LabelCol, "train_examples": fmt.Sprint(trainDS.Len()), "members": strings.Join(run.Members, " | "),
-	})
+	}, extra))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer tr.close()
+	defer func() {
+		if err != nil {
+			tr.close()
+		}
+	}()
 
 	start := time.Now()
 	var clfs []textmodel.Classifier
@@ -149,12 +156,12 @@ func (a *app) trainTextEnsemble(cmd *cobra.Command, run textRun, members []textR
 	for i, m := range members {
 		clf, err := newTextModel(tensor.NewRNG(m.Seed), m.modelConfig(tok, len(classes), m.MaxLen), tok)
 		if err != nil {
-			return usageError{fmt.Errorf("member %d: %w", i, err)}
+			return nil, usageError{fmt.Errorf("member %d: %w", i, err)}
 		}
 		if w := vectors[m.Pretrained]; w != nil {
 			n, err := initFromVectors(clf, tok, w, false)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			fmt.Fprintf(a.stderr, "member %d: initialised the embeddings of %d of %d words from %s\n", i, n, tok.Vocab().Len(), m.Pretrained)
 		}
@@ -162,7 +169,7 @@ func (a *app) trainTextEnsemble(cmd *cobra.Command, run textRun, members []textR
 		t0 := time.Now()
 		hist, n, err := a.fitText(cmd, clf, m, trainDS, valDS)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ep := len(hist.Epochs)
 		epochs += ep
@@ -185,7 +192,7 @@ func (a *app) trainTextEnsemble(cmd *cobra.Command, run textRun, members []textR
 	}
 	ens, err := textmodel.NewEnsemble(clfs...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	secs := time.Since(start).Seconds()
 	result := map[string]any{
@@ -196,7 +203,7 @@ func (a *app) trainTextEnsemble(cmd *cobra.Command, run textRun, members []textR
 	final := evalText(ens, valDS, names, result, run.DevSplit)
 	op, err := textmodel.TokenizeOp(tok, run.MaxLen, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	meta := map[string]any{
 		"task": "text", "arch": run.Arch, "epochs": epochs, "batch_size": run.BatchSize, "seed": run.Seed,
@@ -207,9 +214,6 @@ func (a *app) trainTextEnsemble(cmd *cobra.Command, run textRun, members []textR
 	for k, v := range final {
 		meta[k] = round4(v)
 	}
-	if err := saveTextPackage(run.Out, run.Arch, ens, op, names, meta); err != nil {
-		return err
-	}
-	tr.finish(final, epochs, run.Out)
-	return a.printTextResult(asJSON, result, final, valDS != nil, run, epochs, secs)
+	return &textFit{run: run, clf: ens, tok: tok, names: names, dopt: dopt, op: op, result: result, meta: meta,
+		final: final, epochs: epochs, secs: secs, hasVal: valDS != nil, tr: tr}, nil
 }
