@@ -73,6 +73,8 @@ type textRun struct {
 	// PseudoThreshold is the least top class probability of a
 	// pseudo-labelled text.
 	PseudoThreshold float64
+	// PseudoBalance caps each class's pseudo-labels (balancePseudo).
+	PseudoBalance bool
 }
 
 func (a *app) trainTextCmd() *cobra.Command {
@@ -156,6 +158,7 @@ teacher's score and these counts.`,
 	f.StringArrayVar(&run.Unlabeled, "unlabeled", nil, "self-training: a file of unlabeled texts (.csv, .tsv or .jsonl; repeat for more) that the trained model labels; the confident ones join the training rows and the model is trained again from scratch and saved")
 	f.StringVar(&run.UnlabeledTextCol, "unlabeled-text-col", "", "name of the text column or field of the --unlabeled files (default: the --text-col value)")
 	f.Float64Var(&run.PseudoThreshold, "pseudo-threshold", 0.9, "with --unlabeled: the least class probability of a pseudo-label, in (0, 1]")
+	f.BoolVar(&run.PseudoBalance, "pseudo-balance", false, "with --unlabeled: keep the pseudo-labels' class mix close to the labelled rows': each class keeps at most r times its labelled rows (its most confident pseudo-labels), r being the median over classes of confident pseudo-labels per labelled row")
 	f.BoolVar(&asJSON, "json", false, "print the results as one JSON object on the last line of stdout")
 	trk.add(f)
 	return c
@@ -270,8 +273,8 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		return usageError{errors.New("--freeze-embeddings needs --pretrained word vectors")}
 	case !(run.PseudoThreshold > 0 && run.PseudoThreshold <= 1):
 		return usageError{fmt.Errorf("--pseudo-threshold %v: want a probability in (0, 1]", run.PseudoThreshold)}
-	case len(run.Unlabeled) == 0 && (cmd.Flags().Changed("pseudo-threshold") || cmd.Flags().Changed("unlabeled-text-col")):
-		return usageError{errors.New("--pseudo-threshold and --unlabeled-text-col need --unlabeled")}
+	case len(run.Unlabeled) == 0 && (cmd.Flags().Changed("pseudo-threshold") || cmd.Flags().Changed("unlabeled-text-col") || run.PseudoBalance):
+		return usageError{errors.New("--pseudo-threshold, --pseudo-balance and --unlabeled-text-col need --unlabeled")}
 	}
 	trainD, err := a.readTextData(run.Data, run)
 	if err != nil {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -96,11 +98,14 @@ func candidateTexts(unl []textdata.Example, labelled ...*textdata.Data) ([]textd
 
 // pseudoLabel runs the teacher on the candidate texts (encoded as it was
 // trained, in chunks of pseudoChunk) and returns those whose top class
-// probability is at least threshold, labelled with that class, and how many
-// of each class there are.
-func pseudoLabel(teacher *textFit, cand []textdata.Example, classes []string, threshold float64) ([]textdata.Example, []int, error) {
-	perClass := make([]int, len(classes))
+// probability is at least threshold, labelled with that class, in their
+// order, and how many of each class there are. With labelled (the class
+// counts of the labelled training rows), the classes are balanced first
+// (balancePseudo).
+func pseudoLabel(teacher *textFit, cand []textdata.Example, classes []string, threshold float64, labelled []int) ([]textdata.Example, []int, error) {
 	var out []textdata.Example
+	var cls []int
+	var conf []float32
 	for lo := 0; lo < len(cand); lo += pseudoChunk {
 		part := &textdata.Data{Examples: slices.Clone(cand[lo:min(lo+pseudoChunk, len(cand))])}
 		for i := range part.Examples {
@@ -116,11 +121,67 @@ func pseudoLabel(teacher *textFit, cand []textdata.Example, classes []string, th
 				e := part.Examples[i]
 				e.Label = classes[k]
 				out = append(out, e)
-				perClass[k]++
+				cls = append(cls, k)
+				conf = append(conf, p[k])
 			}
 		}
 	}
-	return out, perClass, nil
+	keep := make([]bool, len(out))
+	for i := range keep {
+		keep[i] = true
+	}
+	if labelled != nil {
+		keep = balancePseudo(cls, conf, labelled)
+	}
+	perClass := make([]int, len(classes))
+	var kept []textdata.Example
+	for i, e := range out {
+		if keep[i] {
+			kept = append(kept, e)
+			perClass[cls[i]]++
+		}
+	}
+	return kept, perClass, nil
+}
+
+// balancePseudo keeps the pseudo-labels' class mix close to the labelled
+// rows' (--pseudo-balance): with r the median over classes of (confident
+// pseudo-labels of the class / its labelled rows), class k keeps at most
+// round(r·labelled[k]) pseudo-labels, its most confident ones (the earlier
+// one on a tie). cls and conf are each pseudo-label's class and
+// probability; it returns which ones to keep.
+func balancePseudo(cls []int, conf []float32, labelled []int) []bool {
+	count := make([]int, len(labelled))
+	for _, k := range cls {
+		count[k]++
+	}
+	var ratios []float64
+	for k, n := range labelled {
+		if n > 0 {
+			ratios = append(ratios, float64(count[k])/float64(n))
+		}
+	}
+	keep := make([]bool, len(cls))
+	if len(ratios) == 0 {
+		return keep
+	}
+	slices.Sort(ratios)
+	r := ratios[len(ratios)/2]
+	if len(ratios)%2 == 0 {
+		r = (ratios[len(ratios)/2-1] + r) / 2
+	}
+	byClass := make([][]int, len(labelled))
+	for i, k := range cls {
+		byClass[k] = append(byClass[k], i)
+	}
+	for k, idx := range byClass {
+		limit := int(math.Round(r * float64(labelled[k])))
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(conf[b], conf[a]) })
+		for _, i := range idx[:min(limit, len(idx))] {
+			keep[i] = true
+		}
+	}
+	return keep
 }
 
 // selfTrainText trains the teacher on trainD, pseudo-labels the unlabeled
@@ -151,7 +212,18 @@ func (a *app) selfTrainText(cmd *cobra.Command, run textRun, members []textRun, 
 
 	cand, drops := candidateTexts(unl, trainD, valD, setAside)
 	fmt.Fprintf(a.stderr, "teacher: labelling %d of %d unlabeled texts\n", len(cand), len(unl))
-	pseudo, perClass, err := pseudoLabel(teacher, cand, classes, run.PseudoThreshold)
+	var labelled []int
+	if run.PseudoBalance {
+		labelled = make([]int, len(classes))
+		idx := map[string]int{}
+		for k, c := range classes {
+			idx[c] = k
+		}
+		for _, e := range trainD.Examples {
+			labelled[idx[e.Label]]++
+		}
+	}
+	pseudo, perClass, err := pseudoLabel(teacher, cand, classes, run.PseudoThreshold, labelled)
 	if err != nil {
 		return err
 	}
@@ -170,6 +242,7 @@ func (a *app) selfTrainText(cmd *cobra.Command, run textRun, members []textRun, 
 		len(aug.Examples), len(trainD.Examples), len(pseudo))
 	student, err := a.fitTextModel(cmd, run, members, aug, valD, classes, names, trk, map[string]string{
 		"unlabeled": strings.Join(run.Unlabeled, ","), "pseudo_threshold": fmt.Sprint(run.PseudoThreshold),
+		"pseudo_balance":  fmt.Sprint(run.PseudoBalance),
 		"pseudo_labelled": fmt.Sprint(len(pseudo)), "labelled_examples": fmt.Sprint(len(trainD.Examples)),
 	})
 	if err != nil {
@@ -180,7 +253,7 @@ func (a *app) selfTrainText(cmd *cobra.Command, run textRun, members []textRun, 
 
 	self := map[string]any{
 		"teacher": teacherRes, "unlabeled": len(unl), "pseudo_labelled": len(pseudo), "pseudo_per_class": perName,
-		"dropped": drops, "pseudo_threshold": run.PseudoThreshold,
+		"dropped": drops, "pseudo_threshold": run.PseudoThreshold, "pseudo_balance": run.PseudoBalance,
 	}
 	maps.Copy(student.result, self)
 	student.result["seconds"] = round3(total)

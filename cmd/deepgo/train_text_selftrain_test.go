@@ -224,6 +224,46 @@ func TestCandidateTexts(t *testing.T) {
 	}
 }
 
+func TestBalancePseudo(t *testing.T) {
+	// Labelled rows 10, 20, 40; confident pseudo-labels 2, 8 and 40 (ratios
+	// 0.2, 0.4, 1.0; median 0.4): caps 4, 8 and 16. Class 2 keeps its 16
+	// most confident, the earlier one on a tie.
+	var cls []int
+	var conf []float32
+	for i := range 2 {
+		cls, conf = append(cls, 0), append(conf, 0.95+float32(i)*0.01)
+	}
+	for range 8 {
+		cls, conf = append(cls, 1), append(conf, 0.91)
+	}
+	for i := range 40 {
+		cls, conf = append(cls, 2), append(conf, 0.90+float32(i%20)*0.005)
+	}
+	keep := balancePseudo(cls, conf, []int{10, 20, 40})
+	per := make([]int, 3)
+	for i, k := range keep {
+		if !k {
+			continue
+		}
+		per[cls[i]]++
+		if cls[i] == 2 && conf[i] < 0.90+12*0.005-1e-6 {
+			t.Errorf("kept class-2 pseudo-label %d of probability %v: less confident ones than the cap allows", i, conf[i])
+		}
+	}
+	if per[0] != 2 || per[1] != 8 || per[2] != 16 {
+		t.Errorf("kept per class %v, want [2 8 16]", per)
+	}
+	// A tie at the cut: ratios 2 and 0.25, median 1.125, so class 0 keeps
+	// round(2.25) = 2: the 0.95 and the first of the 0.9s.
+	keep = balancePseudo([]int{0, 0, 1, 0, 0}, []float32{0.9, 0.95, 0.99, 0.9, 0.9}, []int{2, 4})
+	if want := []bool{true, true, true, false, false}; !slices.Equal(keep, want) {
+		t.Errorf("kept %v, want %v", keep, want)
+	}
+	if got := balancePseudo(nil, nil, []int{3, 4}); len(got) != 0 {
+		t.Errorf("no pseudo-labels: kept %v", got)
+	}
+}
+
 func TestTrainTextSelfTrainingEnsemble(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "toy.csv")
@@ -237,8 +277,11 @@ func TestTrainTextSelfTrainingEnsemble(t *testing.T) {
 	r := mustRun(t, "train", "text", "--data", data, "--val", val, "--dev-split", "0.25", "--arch", "ensemble",
 		"--member", "arch=bow,epochs=8,dim=16,buckets=256,lr=0.05", "--member", "arch=lstm,epochs=4,dim=16,hidden=16,lr=0.01",
 		"--batch-size", "16", "--seed", "3", "--no-track", "--json", "--out", out,
-		"--unlabeled", unlCSV, "--unlabeled", unlJSONL, "--unlabeled-text-col", "tweet", "--pseudo-threshold", "0.6")
+		"--unlabeled", unlCSV, "--unlabeled", unlJSONL, "--unlabeled-text-col", "tweet", "--pseudo-threshold", "0.6", "--pseudo-balance")
 	res := lastJSON(t, r.stdout)
+	if res["pseudo_balance"] != true {
+		t.Errorf("pseudo_balance %v, want true", res["pseudo_balance"])
+	}
 	checkSelfTrainCounts(t, "ensemble", res, total, 30, 90) // 120 rows, a quarter for dev
 	if members, _ := res["members"].([]any); len(members) != 2 || res["dev_split"] != 0.25 || res["pseudo_threshold"] != 0.6 {
 		t.Errorf("members %v, dev_split %v, pseudo_threshold %v", res["members"], res["dev_split"], res["pseudo_threshold"])
