@@ -131,6 +131,23 @@ func selectCopy[T elem](dst, src []T, outer, inner, n int, pos []int) {
 // truth returns, for every element of shape out, whether the broadcast
 // condition c (float32 or int64) is nonzero there.
 func truth(c *Tensor, out []int) []bool {
+	if run, ok := leadRun(c.shape, out); ok {
+		m := make([]bool, numel(out))
+		for r := range numel(c.shape) {
+			var t bool
+			if c.dtype == Int64 {
+				t = c.ints[r] != 0
+			} else {
+				t = c.data[r] != 0
+			}
+			if t {
+				for k := r * run; k < (r+1)*run; k++ {
+					m[k] = true
+				}
+			}
+		}
+		return m
+	}
 	idx := broadcastIndex(c.shape, out)
 	m := make([]bool, numel(out))
 	for k := range m {
@@ -223,25 +240,31 @@ func Where(cond, a, b *Tensor) *Tensor {
 	}, a, b)
 }
 
-// whereRun reports whether a and b have the output shape and cond matches
-// it on its leading dimensions and is 1 on the others (a row mask such as
-// [N, 1] for [N, H], or the full shape), and returns the number of
-// consecutive output elements that one element of cond selects.
+// whereRun reports whether a and b have the output shape and cond has a
+// leadRun layout, and returns its run length.
 func whereRun(cond, a, b *Tensor, shape []int) (int, bool) {
 	if !SameShape(a.shape, shape) || !SameShape(b.shape, shape) {
 		return 0, false
 	}
-	off := len(shape) - len(cond.shape)
+	return leadRun(cond.shape, shape)
+}
+
+// leadRun reports whether a tensor of shape c, broadcast to shape, matches
+// it on its leading dimensions and is 1 on the others (a row mask such as
+// [N, 1] for [N, H], or the full shape), and returns the number of
+// consecutive elements of shape that one element of c covers.
+func leadRun(c, shape []int) (int, bool) {
+	off := len(shape) - len(c)
 	lead := true
 	run := 1
 	for i, d := range shape {
-		c := 1
+		ci := 1
 		if i >= off {
-			c = cond.shape[i-off]
+			ci = c[i-off]
 		}
 		switch {
-		case lead && c == d:
-		case c == 1:
+		case lead && ci == d:
+		case ci == 1:
 			lead = false
 			run *= d
 		default:

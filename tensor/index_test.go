@@ -191,6 +191,22 @@ func TestMaskedFill(t *testing.T) {
 	testutil.GradCheck(t, "MaskedFill", func(in []*tensor.Tensor) *tensor.Tensor {
 		return tensor.MaskedFill(in[0], fm, 3)
 	}, []*tensor.Tensor{x}, 1e-2, 1e-2)
+	// A mask on the leading dimensions ([3, 2, 1] over [3, 2, 4], as masked
+	// pooling uses) fills whole rows.
+	rm := tensor.FromSlice([]float32{1, 0, 0, 1, 0, 0}, 3, 2, 1)
+	got := tensor.MaskedFill(x, rm, 3).Data()
+	for k, v := range got {
+		want := x.Data()[k]
+		if rm.Data()[k/4] != 0 {
+			want = 3
+		}
+		if v != want {
+			t.Fatalf("MaskedFill row mask: element %d = %v, want %v", k, v, want)
+		}
+	}
+	testutil.GradCheck(t, "MaskedFill row mask", func(in []*tensor.Tensor) *tensor.Tensor {
+		return tensor.MaskedFill(in[0], rm, 3)
+	}, []*tensor.Tensor{x}, 1e-2, 1e-2)
 	testutil.MustPanic(t, "MaskedFill grows", func() {
 		tensor.MaskedFill(seq(2), tensor.ZerosInt64(3, 2), 0)
 	}, "MaskedFill", "[3 2]", "[2]")
