@@ -13,6 +13,7 @@ import (
 
 	"github.com/deepgo/deepgo/model"
 	"github.com/deepgo/deepgo/tensor"
+	"github.com/deepgo/deepgo/textmodel"
 )
 
 // errClosed is returned by submit on a version that is being unloaded or
@@ -35,6 +36,11 @@ type modelVersion struct {
 	out       model.TensorSpec
 	outInt    bool
 	probs     bool // a derived "probabilities" output exists
+
+	// enc encodes BYTES text inputs of a text model package (nil: the
+	// model takes no raw text); every text becomes one row of textLen ids.
+	enc     *textmodel.TextEncoder
+	textLen int
 
 	maxBatch  int
 	delay     time.Duration
@@ -65,6 +71,15 @@ func newModelVersion(s *Server, name string, version int64, pkg *model.Package) 
 	mv.outInt = mv.out.DType == model.DTypeInt64
 	mv.batchable = len(mv.inShape) > 0 && mv.inShape[0] == -1
 	mv.probs = !mv.outInt && strings.EqualFold(mv.out.Name, "logits") && len(mv.out.Shape) >= 1
+	if textmodel.IsTextModel(pkg.Preprocess) && mv.inInt && mv.batchable && len(mv.inShape) == 2 {
+		enc, err := textmodel.NewTextEncoder(pkg.Preprocess)
+		if err != nil {
+			return nil, errorf(ErrInvalid, "serve: model %q: %v", name, err)
+		}
+		if l := enc.Options.MaxLen; mv.inShape[1] == -1 || mv.inShape[1] == l {
+			mv.enc, mv.textLen = enc, l
+		}
+	}
 	mv.mm = s.metrics.forModel(name, mv.versionStr)
 	return mv, nil
 }
@@ -113,6 +128,9 @@ func shape64(s []int) []int64 {
 	return out
 }
 
+// metadata describes the model's signature. A text model package lists its
+// int64 ids input only; it also takes raw texts as a BYTES input of shape
+// [N] or [N, 1] under that name or TextInput (see prepareText).
 func (mv *modelVersion) metadata() ModelMetadata {
 	md := ModelMetadata{
 		Name: mv.name, Versions: []string{mv.versionStr}, Platform: Platform,

@@ -9,12 +9,20 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/deepgo/deepgo/tensor"
+	"github.com/deepgo/deepgo/textmodel"
 )
 
 // MaxElements bounds the number of elements of one request tensor.
 const MaxElements = 1 << 28
+
+// TextInput is the input name under which a text model package (one
+// tokenize preprocessing op, as `deepgo train text` saves) also takes raw
+// texts, besides its signature's input name: a BYTES tensor of shape [N]
+// or [N, 1] holding N UTF-8 texts.
+const TextInput = "text"
 
 // infer validates req, queues it on the model's batcher and builds the
 // response.
@@ -114,6 +122,9 @@ func (mv *modelVersion) prepare(ctx context.Context, req *InferRequest, deadline
 		return nil, errorf(ErrInvalid, "model %q takes 1 input (%q), got %d", mv.name, mv.in.Name, len(req.Inputs))
 	}
 	in := &req.Inputs[0]
+	if mv.enc != nil && in.Datatype == TypeBytes && (in.Name == mv.in.Name || in.Name == TextInput) {
+		return mv.prepareText(ctx, req, in, deadline)
+	}
 	if in.Name != mv.in.Name {
 		return nil, errorf(ErrInvalid, "model %q has no input %q (its input is %q)", mv.name, in.Name, mv.in.Name)
 	}
@@ -150,16 +161,74 @@ func (mv *modelVersion) prepare(ctx context.Context, req *InferRequest, deadline
 		j.release()
 		return nil, errorf(ErrInvalid, "input %q: %v", in.Name, err)
 	}
+	if err := mv.checkOutputs(req); err != nil {
+		j.release()
+		return nil, err
+	}
+	return j, nil
+}
+
+// checkOutputs checks the requested outputs against the model's.
+func (mv *modelVersion) checkOutputs(req *InferRequest) error {
 	for _, o := range req.Outputs {
 		if o.Name != mv.out.Name && !(mv.probs && o.Name == ProbabilitiesOutput) {
-			j.release()
-			return nil, errorf(ErrInvalid, "model %q has no output %q", mv.name, o.Name)
+			return errorf(ErrInvalid, "model %q has no output %q", mv.name, o.Name)
 		}
 		if o.Classification < 0 {
-			j.release()
-			return nil, errorf(ErrInvalid, "output %q: classification count must be positive, got %d", o.Name, o.Classification)
+			return errorf(ErrInvalid, "output %q: classification count must be positive, got %d", o.Name, o.Classification)
 		}
 	}
+	return nil
+}
+
+// prepareText encodes the BYTES texts of in (shape [N] or [N, 1], valid
+// UTF-8 each) with the model's text encoder, as `deepgo predict` does
+// (texts longer than textmodel.MaxTextBytes are cut, an empty text is all
+// padding), into a job of ids int64 [N, textLen]: every text request has
+// rows of the same width, so the batcher joins them like any other.
+func (mv *modelVersion) prepareText(ctx context.Context, req *InferRequest, in *Tensor, deadline time.Time) (*job, error) {
+	if len(in.Shape) == 0 || len(in.Shape) > 2 || (len(in.Shape) == 2 && in.Shape[1] != 1) {
+		return nil, errorf(ErrInvalid, "input %q: texts (BYTES) take shape [N] or [N, 1], got %v", in.Name, in.Shape)
+	}
+	n := in.Shape[0]
+	switch {
+	case n <= 0:
+		return nil, errorf(ErrInvalid, "input %q: shape %v has an empty batch", in.Name, in.Shape)
+	case n > int64(MaxElements/mv.textLen):
+		return nil, errorf(ErrInvalid, "input %q: %d texts are too many (at most %d)", in.Name, n, MaxElements/mv.textLen)
+	}
+	elems, err := in.textElements(int(n))
+	if err != nil {
+		return nil, errorf(ErrInvalid, "input %q: %v", in.Name, err)
+	}
+	if err := mv.checkOutputs(req); err != nil {
+		return nil, err
+	}
+	texts := make([]string, n)
+	for i, b := range elems {
+		if !utf8.Valid(b) {
+			return nil, errorf(ErrInvalid, "input %q: text %d is not valid UTF-8", in.Name, i)
+		}
+		// The encoder reads at most MaxTextBytes of a text; one more byte
+		// lets it find the same rune boundary without copying the rest.
+		texts[i] = string(b[:min(len(b), textmodel.MaxTextBytes+1)])
+	}
+	ids, err := mv.enc.Encode(texts)
+	if err != nil {
+		return nil, errorf(ErrInvalid, "input %q: %v", in.Name, err)
+	}
+	l, t := mv.textLen, ids.Size(1)
+	if t > l {
+		return nil, fmt.Errorf("model %q: the text encoder gave %d ids per text, more than its max_len %d", mv.name, t, l)
+	}
+	src := ids.Int64s()
+	data := make([]int64, int(n)*l) // padded with text.PadID (0)
+	for r := range int(n) {
+		copy(data[r*l:r*l+t], src[r*t:(r+1)*t])
+	}
+	j := newJob()
+	j.ctx, j.deadline, j.enq = ctx, deadline, time.Now()
+	j.shape, j.rows, j.i = append(j.shapeBuf[:0], int(n), l), int(n), data
 	return j, nil
 }
 

@@ -289,3 +289,42 @@ func (t *Tensor) appendRaw(buf []byte) []byte {
 	}
 	return append(buf, t.RawBytes()...)
 }
+
+// textElements returns the n elements of a BYTES tensor: its Bytes, or its
+// raw layout (each element a uint32 little-endian length then its bytes,
+// as the binary extension and gRPC raw_input_contents carry them). The
+// elements alias t's data.
+func (t *Tensor) textElements(n int) ([][]byte, error) {
+	if t.Datatype != TypeBytes {
+		return nil, fmt.Errorf("datatype %s is not BYTES", t.Datatype)
+	}
+	if count, field := t.dataCount(); count >= 0 {
+		if field != "Bytes" {
+			return nil, fmt.Errorf("data does not match datatype %s", t.Datatype)
+		}
+		if count != n {
+			return nil, fmt.Errorf("shape %v has %d elements, data has %d", t.Shape, n, count)
+		}
+		return t.Bytes, nil
+	}
+	out := make([][]byte, 0, min(n, len(t.Raw)/4+1))
+	b := t.Raw
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return nil, fmt.Errorf("raw BYTES data: element %d has a truncated length prefix (%d bytes)", len(out), len(b))
+		}
+		l := binary.LittleEndian.Uint32(b)
+		if uint64(l) > uint64(len(b)-4) {
+			return nil, fmt.Errorf("raw BYTES data: element %d has length %d but only %d bytes follow", len(out), l, len(b)-4)
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("shape %v has %d elements, raw BYTES data has more", t.Shape, n)
+		}
+		out = append(out, b[4:4+l:4+l])
+		b = b[4+l:]
+	}
+	if len(out) != n {
+		return nil, fmt.Errorf("shape %v has %d elements, raw BYTES data has %d", t.Shape, n, len(out))
+	}
+	return out, nil
+}
