@@ -161,17 +161,11 @@ func (l *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if len(s) < k || !tensor.SameShape(s[len(s)-k:], l.NormalizedShape) {
 		panic(fmt.Sprintf("nn.LayerNorm: input of shape %v does not end with normalized shape %v", s, l.NormalizedShape))
 	}
-	axes := make([]int, k)
-	for i := range axes {
-		axes[i] = len(s) - k + i
+	d := 1
+	for _, n := range l.NormalizedShape {
+		d *= n
 	}
-	mean := tensor.MeanAxes(x, true, axes...)
-	v := tensor.Var(x, false, true, axes...)
-	y := tensor.Div(tensor.Sub(x, mean), tensor.Sqrt(tensor.AddScalar(v, l.Eps)))
-	if l.Weight != nil {
-		y = tensor.Add(tensor.Mul(y, l.Weight), l.Bias)
-	}
-	return y
+	return tensor.LayerNorm(x, l.Weight, l.Bias, d, l.Eps)
 }
 
 // Embedding maps int64 ids [...] to rows of Weight, giving [..., Dim]
