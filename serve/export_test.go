@@ -12,3 +12,6 @@ func FastRequestAccepts(js []byte) bool {
 	_, ok := fastRequest(js)
 	return ok
 }
+
+// TextElements is Tensor.textElements: the n texts of a BYTES tensor.
+func TextElements(t *Tensor, n int) ([][]byte, error) { return t.textElements(n) }

@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -65,6 +66,64 @@ func FuzzRESTHandlers(f *testing.F) {
 			path = "/v1/models/lin:predict"
 		}
 		req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+		if headerLen >= 0 {
+			req.Header.Set(serve.HeaderContentLength, strconv.FormatInt(headerLen, 10))
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		switch w.Code {
+		case http.StatusOK:
+		case http.StatusBadRequest, http.StatusNotFound:
+			rtErrorBody(t, w.Body.Bytes())
+		default:
+			t.Fatalf("status %d for body %q: %s", w.Code, body, w.Body.Bytes())
+		}
+	})
+}
+
+// FuzzTextElements: splitting raw BYTES data (uint32 little-endian length,
+// then the bytes, per element) never panics, and what it accepts is
+// exactly n elements that encode back to the input.
+func FuzzTextElements(f *testing.F) {
+	f.Add([]byte("\x02\x00\x00\x00hi\x00\x00\x00\x00"), uint8(2))
+	f.Add([]byte("\x05\x00\x00\x00hi"), uint8(1))
+	f.Add([]byte("\xff\xff\xff\xff"), uint8(1))
+	f.Add([]byte{}, uint8(0))
+	f.Fuzz(func(t *testing.T, raw []byte, n uint8) {
+		in := &serve.Tensor{Name: "text", Datatype: serve.TypeBytes, Shape: []int64{int64(n)}, Raw: raw}
+		els, err := serve.TextElements(in, int(n))
+		if err != nil {
+			return
+		}
+		if len(els) != int(n) {
+			t.Fatalf("%d elements for n = %d", len(els), n)
+		}
+		var back []byte
+		for _, e := range els {
+			back = binary.LittleEndian.AppendUint32(back, uint32(len(e)))
+			back = append(back, e...)
+		}
+		if !bytes.Equal(back, raw) {
+			t.Fatalf("elements %q encode to %q, not the input %q", els, back, raw)
+		}
+	})
+}
+
+// FuzzTextInfer posts fuzzed bodies to a text model's infer endpoint (raw
+// texts as BYTES, JSON or binary): never a 500, errors carry {"error": ...}.
+func FuzzTextInfer(f *testing.F) {
+	f.Add([]byte(`{"inputs":[{"name":"text","shape":[2],"datatype":"BYTES","data":["shares fall","market rose"]}]}`), int64(-1))
+	f.Add([]byte(`{"inputs":[{"name":"ids","shape":[1,1],"datatype":"BYTES","data":["\u00e9t\u00e9"]}],"outputs":[{"name":"logits","parameters":{"classification":2}}]}`), int64(-1))
+	hdr := `{"inputs":[{"name":"text","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":9}}]}`
+	f.Add([]byte(hdr+"\x05\x00\x00\x00hello"), int64(len(hdr)))
+	s := serve.New(serve.Options{})
+	f.Cleanup(s.Close)
+	if err := s.Repository().Load("txt", txPackage(f)); err != nil {
+		f.Fatal(err)
+	}
+	h := s.Handler()
+	f.Fuzz(func(t *testing.T, body []byte, headerLen int64) {
+		req := httptest.NewRequest("POST", "/v2/models/txt/infer", bytes.NewReader(body))
 		if headerLen >= 0 {
 			req.Header.Set(serve.HeaderContentLength, strconv.FormatInt(headerLen, 10))
 		}

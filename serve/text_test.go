@@ -40,7 +40,7 @@ type txEnv struct {
 // txPackage saves a small (untrained: its random weights already give
 // every text different logits) bag-of-words classifier package with a
 // tokenize op, as `deepgo train text` does, and returns its directory.
-func txPackage(t *testing.T) string {
+func txPackage(t testing.TB) string {
 	t.Helper()
 	corpus := []string{
 		"the stock market rose today", "shares fall after weak report", "company holds steady",
