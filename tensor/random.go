@@ -109,22 +109,26 @@ func Dropout(a *Tensor, p float32, training bool, r *RNG) *Tensor {
 	}
 	// mask holds 0 for dropped elements and 1/(1-p) for kept ones.
 	mask := make([]float32, len(a.data))
+	out := newOut(a.shape)
 	if p < 1 {
 		scale := float32(1 / (1 - float64(p)))
 		// Keep an element when rand.Rand.Float64() >= p, decided on the
 		// integer it is made of (its low 53 bits over 2⁵³, exact), straight
 		// from the PCG source: the same draws and masks, without the
-		// interface call and the float conversion per element.
+		// interface call and the float conversion per element. The
+		// decision is branch-free: u − keep wraps around (top bit set)
+		// exactly when u < keep, and that bit picks 0 from vals.
 		keep := uint64(math.Ceil(float64(p) * (1 << 53)))
-		for i := range mask {
-			if r.src.Uint64()&(1<<53-1) >= keep {
-				mask[i] = scale
-			}
+		vals := [2]float32{scale, 0}
+		for i, v := range a.data {
+			m := vals[((r.src.Uint64()&(1<<53-1))-keep)>>63]
+			mask[i] = m
+			out.data[i] = v * m
 		}
-	}
-	out := Zeros(a.shape...)
-	for i, v := range a.data {
-		out.data[i] = v * mask[i]
+	} else {
+		for i, v := range a.data {
+			out.data[i] = v * 0
+		}
 	}
 	return record("Dropout", out, func(g *Tensor) []*Tensor {
 		ga := Zeros(g.shape...)

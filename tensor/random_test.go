@@ -107,6 +107,14 @@ func TestDropout(t *testing.T) {
 	if frac := float64(zeros) / 1e4; math.Abs(frac-p) > 0.02 {
 		t.Errorf("dropped fraction %v, want ~%v", frac, p)
 	}
+	// Draw by draw, an element is kept exactly when the generator's next
+	// Float64 is >= p (the definition the integer decision implements).
+	ref := tensor.NewRNG(5)
+	for i, v := range y.Data() {
+		if keep := ref.Float64() >= p; keep != (v != 0) {
+			t.Fatalf("element %d: output %v, but the draw says keep = %v", i, v, keep)
+		}
+	}
 	// backward uses the same mask and scale
 	tensor.Sum(y).Backward()
 	for i, g := range x.Grad().Data() {
