@@ -65,19 +65,7 @@ func FuzzRESTHandlers(f *testing.F) {
 		if v1 {
 			path = "/v1/models/lin:predict"
 		}
-		req := httptest.NewRequest("POST", path, bytes.NewReader(body))
-		if headerLen >= 0 {
-			req.Header.Set(serve.HeaderContentLength, strconv.FormatInt(headerLen, 10))
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		switch w.Code {
-		case http.StatusOK:
-		case http.StatusBadRequest, http.StatusNotFound:
-			rtErrorBody(t, w.Body.Bytes())
-		default:
-			t.Fatalf("status %d for body %q: %s", w.Code, body, w.Body.Bytes())
-		}
+		fuzzPost(t, h, path, body, headerLen)
 	})
 }
 
@@ -123,18 +111,26 @@ func FuzzTextInfer(f *testing.F) {
 	}
 	h := s.Handler()
 	f.Fuzz(func(t *testing.T, body []byte, headerLen int64) {
-		req := httptest.NewRequest("POST", "/v2/models/txt/infer", bytes.NewReader(body))
-		if headerLen >= 0 {
-			req.Header.Set(serve.HeaderContentLength, strconv.FormatInt(headerLen, 10))
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		switch w.Code {
-		case http.StatusOK:
-		case http.StatusBadRequest, http.StatusNotFound:
-			rtErrorBody(t, w.Body.Bytes())
-		default:
-			t.Fatalf("status %d for body %q: %s", w.Code, body, w.Body.Bytes())
-		}
+		fuzzPost(t, h, "/v2/models/txt/infer", body, headerLen)
 	})
+}
+
+// fuzzPost posts body to path on h (with the binary extension's header
+// length when headerLen >= 0) and fails on any answer but a 200, or a 400
+// or 404 that carries {"error": ...}.
+func fuzzPost(t *testing.T, h http.Handler, path string, body []byte, headerLen int64) {
+	t.Helper()
+	req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+	if headerLen >= 0 {
+		req.Header.Set(serve.HeaderContentLength, strconv.FormatInt(headerLen, 10))
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	switch w.Code {
+	case http.StatusOK:
+	case http.StatusBadRequest, http.StatusNotFound:
+		rtErrorBody(t, w.Body.Bytes())
+	default:
+		t.Fatalf("status %d for body %q: %s", w.Code, body, w.Body.Bytes())
+	}
 }
