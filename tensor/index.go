@@ -129,37 +129,35 @@ func selectCopy[T elem](dst, src []T, outer, inner, n int, pos []int) {
 }
 
 // truth returns, for every element of shape out, whether the broadcast
-// condition c (float32 or int64) is nonzero there.
+// condition c (float32 or int64) is nonzero there. It walks out row by row
+// (rowWalk): a row reads a run of c or repeats one element of it.
 func truth(c *Tensor, out []int) []bool {
-	if run, ok := leadRun(c.shape, out); ok {
-		m := make([]bool, numel(out))
-		for r := range numel(c.shape) {
-			var t bool
-			if c.dtype == Int64 {
-				t = c.ints[r] != 0
-			} else {
-				t = c.data[r] != 0
-			}
-			if t {
-				for k := r * run; k < (r+1)*run; k++ {
-					m[k] = true
-				}
-			}
+	m := make([]bool, numel(out))
+	nz := func(i int) bool {
+		if c.dtype == Int64 {
+			return c.ints[i] != 0
+		}
+		return c.data[i] != 0
+	}
+	if len(out) == 0 {
+		if len(m) == 1 {
+			m[0] = nz(0)
 		}
 		return m
 	}
-	idx := broadcastIndex(c.shape, out)
-	m := make([]bool, numel(out))
-	for k := range m {
-		i := k
-		if idx != nil {
-			i = int(idx[k])
+	w := newRowWalk(out, c.shape, nil)
+	for r := 0; r < w.rows; r++ {
+		row := m[r*w.dl : (r+1)*w.dl]
+		if w.inner[0] == 1 {
+			for j := range row {
+				row[j] = nz(w.off[0] + j)
+			}
+		} else if nz(w.off[0]) {
+			for j := range row {
+				row[j] = true
+			}
 		}
-		if c.dtype == Int64 {
-			m[k] = c.ints[i] != 0
-		} else {
-			m[k] = c.data[i] != 0
-		}
+		w.next()
 	}
 	return m
 }

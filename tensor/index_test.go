@@ -207,6 +207,9 @@ func TestMaskedFill(t *testing.T) {
 	testutil.GradCheck(t, "MaskedFill row mask", func(in []*tensor.Tensor) *tensor.Tensor {
 		return tensor.MaskedFill(in[0], rm, 3)
 	}, []*tensor.Tensor{x}, 1e-2, 1e-2)
+	// 0-d input and mask.
+	assertValues(t, "MaskedFill 0-d", tensor.MaskedFill(tensor.Scalar(2), tensor.Scalar(1), 7), 7)
+	assertValues(t, "MaskedFill 0-d kept", tensor.MaskedFill(tensor.Scalar(2), tensor.Scalar(0), 7), 2)
 	testutil.MustPanic(t, "MaskedFill grows", func() {
 		tensor.MaskedFill(seq(2), tensor.ZerosInt64(3, 2), 0)
 	}, "MaskedFill", "[3 2]", "[2]")
