@@ -480,11 +480,7 @@ func (a *app) fitTextModel(cmd *cobra.Command, run textRun, members []textRun, t
 		return nil, err
 	}
 	epochs := len(hist.Epochs)
-	result := map[string]any{
-		"task": "text", "arch": run.Arch, "out": run.Out, "epochs": epochs, "seconds": round3(secs),
-		"train_examples": trainDS.Len(), "classes": len(classes), "vocab_size": tok.Vocab().Len(),
-		"steps": epochs * ((trainDS.Len() + run.BatchSize - 1) / run.BatchSize), "trainable_params": trainable,
-	}
+	result := textResult(run, epochs, epochs*((trainDS.Len()+run.BatchSize-1)/run.BatchSize), trainable, trainDS.Len(), len(classes), tok, secs)
 	if run.Pretrained != "" {
 		result["pretrained"] = run.Pretrained
 	}
@@ -500,23 +496,40 @@ func (a *app) fitTextModel(cmd *cobra.Command, run textRun, members []textRun, t
 	if err != nil {
 		return nil, err
 	}
-	meta := map[string]any{
-		"task": "text", "arch": run.Arch, "epochs": epochs, "batch_size": run.BatchSize, "lr": run.LR,
-		"seed": run.Seed, "optimizer": "adam", "loss": "cross_entropy", "class_weights": run.Weights,
-		"train_examples": trainDS.Len(), "train_seconds": round3(secs), "text_col": run.TextCol,
-		"label_col": run.LabelCol, "deepgo_version": version, "created": time.Now().UTC().Format(time.RFC3339),
-	}
+	meta := textMeta(run, epochs, trainDS.Len(), secs, final)
+	meta["lr"] = run.LR
 	if run.Pretrained != "" {
 		meta["pretrained"], meta["lora_rank"] = run.Pretrained, run.LoRARank
 	}
 	if initRows >= 0 {
 		meta["pretrained_rows"], meta["frozen_embeddings"] = initRows, run.FreezeEmbeddings
 	}
+	return &textFit{run: run, clf: clf, tok: tok, names: names, dopt: dopt, op: op, result: result, meta: meta,
+		final: final, epochs: epochs, secs: secs, hasVal: valDS != nil, tr: tr}, nil
+}
+
+// textResult returns the --json fields every text run reports.
+func textResult(run textRun, epochs, steps, trainable, trainN, classes int, tok text.Tokenizer, secs float64) map[string]any {
+	return map[string]any{
+		"task": "text", "arch": run.Arch, "out": run.Out, "epochs": epochs, "seconds": round3(secs),
+		"train_examples": trainN, "classes": classes, "vocab_size": tok.Vocab().Len(),
+		"steps": steps, "trainable_params": trainable,
+	}
+}
+
+// textMeta returns the package metadata every text run records, with the
+// final metrics rounded to 4 digits.
+func textMeta(run textRun, epochs, trainN int, secs float64, final map[string]float64) map[string]any {
+	meta := map[string]any{
+		"task": "text", "arch": run.Arch, "epochs": epochs, "batch_size": run.BatchSize, "seed": run.Seed,
+		"optimizer": "adam", "loss": "cross_entropy", "class_weights": run.Weights,
+		"train_examples": trainN, "train_seconds": round3(secs), "text_col": run.TextCol,
+		"label_col": run.LabelCol, "deepgo_version": version, "created": time.Now().UTC().Format(time.RFC3339),
+	}
 	for k, v := range final {
 		meta[k] = round4(v)
 	}
-	return &textFit{run: run, clf: clf, tok: tok, names: names, dopt: dopt, op: op, result: result, meta: meta,
-		final: final, epochs: epochs, secs: secs, hasVal: valDS != nil, tr: tr}, nil
+	return meta
 }
 
 // withParams returns params with extra's entries added.

@@ -195,25 +195,15 @@ func (a *app) fitTextEnsemble(cmd *cobra.Command, run textRun, members []textRun
 		return nil, err
 	}
 	secs := time.Since(start).Seconds()
-	result := map[string]any{
-		"task": "text", "arch": run.Arch, "out": run.Out, "epochs": epochs, "seconds": round3(secs),
-		"train_examples": trainDS.Len(), "classes": len(classes), "vocab_size": tok.Vocab().Len(),
-		"steps": steps, "trainable_params": trainable, "members": memberResults,
-	}
+	result := textResult(run, epochs, steps, trainable, trainDS.Len(), len(classes), tok, secs)
+	result["members"] = memberResults
 	final := evalText(ens, valDS, names, result, run.DevSplit)
 	op, err := textmodel.TokenizeOp(tok, run.MaxLen, false)
 	if err != nil {
 		return nil, err
 	}
-	meta := map[string]any{
-		"task": "text", "arch": run.Arch, "epochs": epochs, "batch_size": run.BatchSize, "seed": run.Seed,
-		"optimizer": "adam", "loss": "cross_entropy", "class_weights": run.Weights, "members": memberMeta,
-		"train_examples": trainDS.Len(), "train_seconds": round3(secs), "text_col": run.TextCol,
-		"label_col": run.LabelCol, "deepgo_version": version, "created": time.Now().UTC().Format(time.RFC3339),
-	}
-	for k, v := range final {
-		meta[k] = round4(v)
-	}
+	meta := textMeta(run, epochs, trainDS.Len(), secs, final)
+	meta["members"] = memberMeta
 	return &textFit{run: run, clf: ens, tok: tok, names: names, dopt: dopt, op: op, result: result, meta: meta,
 		final: final, epochs: epochs, secs: secs, hasVal: valDS != nil, tr: tr}, nil
 }
