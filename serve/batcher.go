@@ -13,6 +13,7 @@ import (
 
 	"github.com/deepgo/deepgo/model"
 	"github.com/deepgo/deepgo/tensor"
+	"github.com/deepgo/deepgo/text"
 	"github.com/deepgo/deepgo/textmodel"
 )
 
@@ -76,7 +77,8 @@ func newModelVersion(s *Server, name string, version int64, pkg *model.Package) 
 		if err != nil {
 			return nil, errorf(ErrInvalid, "serve: model %q: %v", name, err)
 		}
-		if l := enc.Options.MaxLen; mv.inShape[1] == -1 || mv.inShape[1] == l {
+		if l := enc.Options.MaxLen; l > 0 && (mv.inShape[1] == -1 || mv.inShape[1] == l) {
+			enc.Options.Padding = text.PadMaxLength // every request's rows are l wide
 			mv.enc, mv.textLen = enc, l
 		}
 	}

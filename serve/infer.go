@@ -184,8 +184,9 @@ func (mv *modelVersion) checkOutputs(req *InferRequest) error {
 // prepareText encodes the BYTES texts of in (shape [N] or [N, 1], valid
 // UTF-8 each) with the model's text encoder, as `deepgo predict` does
 // (texts longer than textmodel.MaxTextBytes are cut, an empty text is all
-// padding), into a job of ids int64 [N, textLen]: every text request has
-// rows of the same width, so the batcher joins them like any other.
+// padding), padded to max_len (text.PadMaxLength), into a job of ids int64
+// [N, textLen]: every text request has rows of the same width, so the
+// batcher joins them like any other.
 func (mv *modelVersion) prepareText(ctx context.Context, req *InferRequest, in *Tensor, deadline time.Time) (*job, error) {
 	if len(in.Shape) == 0 || len(in.Shape) > 2 || (len(in.Shape) == 2 && in.Shape[1] != 1) {
 		return nil, errorf(ErrInvalid, "input %q: texts (BYTES) take shape [N] or [N, 1], got %v", in.Name, in.Shape)
@@ -217,18 +218,12 @@ func (mv *modelVersion) prepareText(ctx context.Context, req *InferRequest, in *
 	if err != nil {
 		return nil, errorf(ErrInvalid, "input %q: %v", in.Name, err)
 	}
-	l, t := mv.textLen, ids.Size(1)
-	if t > l {
-		return nil, fmt.Errorf("model %q: the text encoder gave %d ids per text, more than its max_len %d", mv.name, t, l)
-	}
-	src := ids.Int64s()
-	data := make([]int64, int(n)*l) // padded with text.PadID (0)
-	for r := range int(n) {
-		copy(data[r*l:r*l+t], src[r*t:(r+1)*t])
+	if l := ids.Size(1); l != mv.textLen {
+		return nil, fmt.Errorf("model %q: the text encoder gave %d ids per text, not its max_len %d", mv.name, l, mv.textLen)
 	}
 	j := newJob()
 	j.ctx, j.deadline, j.enq = ctx, deadline, time.Now()
-	j.shape, j.rows, j.i = append(j.shapeBuf[:0], int(n), l), int(n), data
+	j.shape, j.rows, j.i = append(j.shapeBuf[:0], int(n), mv.textLen), int(n), ids.Int64s()
 	return j, nil
 }
 
