@@ -228,77 +228,78 @@ func readAllClose(resp *http.Response) ([]byte, error) {
 // no request fails, every answer comes from one of the versions, and the
 // last version ends up serving.
 func TestReloadUnderLoad(t *testing.T) {
-	root := t.TempDir()
-	const versions = 4
-	var pkgs []*model.Package
-	for v := 1; v <= versions; v++ {
-		p := rtLinear(uint64(v))
-		p.Name = fmt.Sprint(v) // names the version the logits belong to
-		pkgs = append(pkgs, p)
-	}
-	dir := rtSave(t, root, pkgs[0], 1)
-	s := serve.New(serve.Options{MaxDelay: 100 * time.Microsecond})
-	defer s.Close()
-	if err := s.Repository().Load("lin", dir); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	defer ts.Close()
-	stop := make(chan struct{})
-	var seen sync.Map
-	ok, failed, wait := rtLoad(t, ts.URL+"/v2/models/lin/infer", 8, stop, func(b []byte) error {
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			return err
+	rtEachTransport(t, func(t *testing.T, tr rtTransport) {
+		root := t.TempDir()
+		const versions = 4
+		var pkgs []*model.Package
+		for v := 1; v <= versions; v++ {
+			p := rtLinear(uint64(v))
+			p.Name = fmt.Sprint(v) // names the version the logits belong to
+			pkgs = append(pkgs, p)
 		}
-		out := m["outputs"].([]any)[0].(map[string]any)["data"].([]any)
-		f := make([]float32, len(out))
-		for i, v := range out {
-			f[i] = float32(v.(float64))
+		dir := rtSave(t, root, pkgs[0], 1)
+		s := serve.New(serve.Options{MaxDelay: 100 * time.Microsecond})
+		defer s.Close()
+		if err := s.Repository().Load("lin", dir); err != nil {
+			t.Fatal(err)
 		}
-		v, found := "", false
-		for _, p := range pkgs {
-			if rtNear(f, rtWant(p, []float32{1, 2, 3, 4})) {
-				v, found = p.Name, true
+		url := rtListen(t, s, tr)
+		stop := make(chan struct{})
+		var seen sync.Map
+		ok, failed, wait := rtLoad(t, url+"/v2/models/lin/infer", 8, stop, func(b []byte) error {
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				return err
+			}
+			out := m["outputs"].([]any)[0].(map[string]any)["data"].([]any)
+			f := make([]float32, len(out))
+			for i, v := range out {
+				f[i] = float32(v.(float64))
+			}
+			v, found := "", false
+			for _, p := range pkgs {
+				if rtNear(f, rtWant(p, []float32{1, 2, 3, 4})) {
+					v, found = p.Name, true
+				}
+			}
+			if !found || v != m["model_version"] {
+				return fmt.Errorf("logits %v do not belong to version %v", f, m["model_version"])
+			}
+			seen.Store(v, true)
+			return nil
+		})
+		for v := 2; v <= versions; v++ {
+			before := ok.Load()
+			for ok.Load() < before+20 && failed.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			rtSave(t, root, pkgs[v-1], v)
+			if err := s.Repository().Reload("lin"); err != nil {
+				t.Fatal(err)
 			}
 		}
-		if !found || v != m["model_version"] {
-			return fmt.Errorf("logits %v do not belong to version %v", f, m["model_version"])
-		}
-		seen.Store(v, true)
-		return nil
-	})
-	for v := 2; v <= versions; v++ {
 		before := ok.Load()
 		for ok.Load() < before+20 && failed.Load() == 0 {
 			time.Sleep(time.Millisecond)
 		}
-		rtSave(t, root, pkgs[v-1], v)
-		if err := s.Repository().Reload("lin"); err != nil {
-			t.Fatal(err)
+		close(stop)
+		wait()
+		if failed.Load() != 0 {
+			t.Fatalf("%d of %d requests failed during reloads", failed.Load(), ok.Load()+failed.Load())
 		}
-	}
-	before := ok.Load()
-	for ok.Load() < before+20 && failed.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	close(stop)
-	wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during reloads", failed.Load(), ok.Load()+failed.Load())
-	}
-	if _, found := seen.Load(fmt.Sprint(versions)); !found {
-		t.Errorf("no answer from the last version")
-	}
-	if _, found := seen.Load("1"); !found {
-		t.Errorf("no answer from the first version")
-	}
-	if m := s.Models(); len(m) != 1 || m[0].Version != fmt.Sprint(versions) {
-		t.Errorf("Models() = %+v, want version %d", m, versions)
-	}
-	if ready, err := s.ModelReady("lin", "1"); ready || !errors.Is(err, serve.ErrNotFound) {
-		t.Errorf("old version still ready: %v %v", ready, err)
-	}
+		if _, found := seen.Load(fmt.Sprint(versions)); !found {
+			t.Errorf("no answer from the last version")
+		}
+		if _, found := seen.Load("1"); !found {
+			t.Errorf("no answer from the first version")
+		}
+		if m := s.Models(); len(m) != 1 || m[0].Version != fmt.Sprint(versions) {
+			t.Errorf("Models() = %+v, want version %d", m, versions)
+		}
+		if ready, err := s.ModelReady("lin", "1"); ready || !errors.Is(err, serve.ErrNotFound) {
+			t.Errorf("old version still ready: %v %v", ready, err)
+		}
+	})
 }
 
 // TestVersionDirectories: a Triton-style model directory serves its

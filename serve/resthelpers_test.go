@@ -2,10 +2,12 @@ package serve_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -66,15 +68,54 @@ func rtSave(t testing.TB, root string, pkg *model.Package, version int) string {
 	return dir
 }
 
-// rtEnv is a server with the Linear model "lin" behind an httptest server.
+// rtEnv is a server with the Linear model "lin" behind an HTTP listener.
 type rtEnv struct {
 	s   *serve.Server
-	ts  *httptest.Server
+	url string // http://host:port
 	pkg *model.Package
 	dir string
 }
 
-func rtStart(t testing.TB, opts serve.Options) *rtEnv {
+// rtTransport is how a test serves REST: "serve" runs Server.Serve (infer
+// requests on the fast path, other connections handed to net/http),
+// "handler" serves Server.Handler with net/http alone (httptest).
+type rtTransport string
+
+// rtEachTransport runs f once per transport, as subtests.
+func rtEachTransport(t *testing.T, f func(t *testing.T, tr rtTransport)) {
+	for _, tr := range []rtTransport{"serve", "handler"} {
+		t.Run(string(tr), func(t *testing.T) { f(t, tr) })
+	}
+}
+
+// rtListen serves s over tr and returns the base URL; cleanup stops it.
+func rtListen(t testing.TB, s *serve.Server, tr rtTransport) string {
+	t.Helper()
+	if tr == "handler" {
+		ts := httptest.NewServer(s.Handler())
+		t.Cleanup(func() { ts.Close(); s.Close() })
+		return ts.URL
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// rtStart serves the Linear model through Serve.
+func rtStart(t testing.TB, opts serve.Options) *rtEnv { return rtStartOn(t, opts, "serve") }
+
+func rtStartOn(t testing.TB, opts serve.Options, tr rtTransport) *rtEnv {
 	t.Helper()
 	pkg := rtLinear(1)
 	dir := rtSave(t, t.TempDir(), pkg, 1)
@@ -86,9 +127,7 @@ func rtStart(t testing.TB, opts serve.Options) *rtEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { ts.Close(); s.Close() })
-	return &rtEnv{s: s, ts: ts, pkg: loaded, dir: dir}
+	return &rtEnv{s: s, url: rtListen(t, s, tr), pkg: loaded, dir: dir}
 }
 
 // rtDo sends a request and returns the status, headers and body.

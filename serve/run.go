@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,13 @@ func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          nil,
+	}
+	var fs *fastServer
+	if s.fastPathOK() {
+		// Infer requests are answered on the fast path; net/http serves
+		// the connections handed to it.
+		fs = newFastServer(s, httpLn, hs.IdleTimeout, hs.ReadHeaderTimeout)
+		httpLn = fs
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(httpLn) }()
@@ -51,7 +59,16 @@ func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
 	s.draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
+	ferrc := make(chan error, 1)
+	if fs != nil {
+		go func() { ferrc <- fs.shutdown(sctx) }()
+	} else {
+		ferrc <- nil
+	}
 	herr := hs.Shutdown(sctx)
+	if ferr := <-ferrc; herr == nil {
+		herr = ferr
+	}
 	stopGRPC()
 	gerr := <-grpcDone
 	s.Close()
@@ -63,6 +80,21 @@ func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
 		return herr
 	}
 	return gerr
+}
+
+// fastPathOK reports whether Serve answers infer requests on the fast path
+// (see fasthttp.go): not with Options.NetHTTPOnly, nor when a handler added
+// with Handle could match an infer path.
+func (s *Server) fastPathOK() bool {
+	if s.opts.NetHTTPOnly {
+		return false
+	}
+	for _, r := range s.handlers {
+		if strings.Contains(r.pattern, "/infer") || strings.Contains(r.pattern, "{") && strings.Contains(r.pattern, "/v2/") {
+			return false
+		}
+	}
+	return true
 }
 
 func addrOf(ln net.Listener) string {
