@@ -46,7 +46,7 @@ func rtRows(i int) []float32 { return []float32{float32(i), 1, 0, 0} }
 // TestBatching queues requests while the model is busy and checks they run
 // as one batch, each request getting its own rows back.
 func TestBatching(t *testing.T) {
-	s, g := rtGateServer(t, serve.Options{MaxBatch: 64, MaxDelay: time.Millisecond})
+	s, g := rtGateServer(t, serve.Options{MaxBatch: 64, MaxDelay: time.Millisecond, Instances: 1})
 	const n = 17
 	type res struct {
 		i   int
@@ -120,7 +120,7 @@ func rowsTotalQueued(n int) int {
 // TestQueueFull fills a model's queue: the next request gets 503 /
 // ErrQueueFull, and the queued ones still succeed.
 func TestQueueFull(t *testing.T) {
-	s, g := rtGateServer(t, serve.Options{MaxBatch: 1, QueueSize: 2})
+	s, g := rtGateServer(t, serve.Options{MaxBatch: 1, QueueSize: 2, Instances: 1})
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
 	codes := make(chan int, 3)

@@ -194,11 +194,13 @@ var Version = "dev"
 // Options configures a Server. Zero values take the defaults.
 type Options struct {
 	// MaxBatch is the largest number of rows run as one batch (default
-	// 32). Under load from many clients a batch takes what is queued at
-	// once, so it fills as soon as MaxBatch requests are waiting: with the
-	// load test's 64 connections batches of 32 keep the other half of the
-	// requests arriving and being decoded while a batch runs (measured on
-	// 2 cores: 16 and 64 served fewer images/s than 32).
+	// 16). Under load from many clients a batch takes what is queued at
+	// once, so it fills as soon as MaxBatch requests are waiting. With the
+	// default two Instances, the load test's 64 connections keep two
+	// batches of 16 running while the other requests arrive and are
+	// decoded: on 2 cores that served 11–34% more images/s than one
+	// instance with batches of 32, the best single-instance setting (see
+	// BENCHMARKS.md).
 	MaxBatch int
 	// MaxDelay is how long the first request of a batch waits for others
 	// (default 2ms; negative: no wait, batch only what is already queued).
@@ -209,7 +211,8 @@ type Options struct {
 	// 1024); a full queue answers ErrQueueFull.
 	QueueSize int
 	// Instances is the number of batches of one model run at the same time
-	// (default 1).
+	// (default 2): while one batch waits for its requests or its kernels'
+	// threads, the other computes.
 	Instances int
 	// MaxBodyBytes bounds a REST request body (default 64 MiB).
 	MaxBodyBytes int64
@@ -234,7 +237,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.MaxBatch <= 0 {
-		o.MaxBatch = 32
+		o.MaxBatch = 16
 	}
 	if o.MaxDelay == 0 {
 		o.MaxDelay = 2 * time.Millisecond
@@ -243,7 +246,7 @@ func (o Options) withDefaults() Options {
 		o.QueueSize = 1024
 	}
 	if o.Instances <= 0 {
-		o.Instances = 1
+		o.Instances = 2
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 64 << 20

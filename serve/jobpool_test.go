@@ -3,6 +3,7 @@ package serve_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,13 @@ import (
 // the others are recycled), every answered request gets the output of its
 // own input.
 func TestConcurrentAnswersMatchRequests(t *testing.T) {
-	e := rtStart(t, serve.Options{MaxBatch: 8, MaxDelay: time.Millisecond})
+	for _, inst := range []int{1, 3} {
+		t.Run(fmt.Sprintf("instances=%d", inst), func(t *testing.T) { testConcurrentAnswers(t, inst) })
+	}
+}
+
+func testConcurrentAnswers(t *testing.T, instances int) {
+	e := rtStart(t, serve.Options{MaxBatch: 8, MaxDelay: time.Millisecond, Instances: instances})
 	const workers, perWorker = 8, 60
 	var wg sync.WaitGroup
 	errc := make(chan error, workers)

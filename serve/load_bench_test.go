@@ -38,6 +38,7 @@ var (
 	loadMaxBatch = flag.Int("serve.maxbatch", 0, "BenchmarkServeLoad: the server's Options.MaxBatch (0: the server's default)")
 	loadDelay    = flag.Duration("serve.delay", 0, "BenchmarkServeLoad: the server's Options.MaxDelay (0: the server's default)")
 	loadCliProcs = flag.Int("serve.clientprocs", 1, "BenchmarkServeLoad: GOMAXPROCS of the load client process (0: the Go default); one OS thread runs the client's goroutines, as perf_analyzer's few threads do, so it competes less with the server")
+	loadInst     = flag.Int("serve.instances", 0, "BenchmarkServeLoad: the server's Options.Instances (0: the server's default)")
 	loadNetHTTP  = flag.Bool("serve.nethttp", false, "BenchmarkServeLoad: serve with Options.NetHTTPOnly (net/http for every request, no infer fast path), for comparison")
 	loadJSON     = flag.Bool("serve.json", true, "BenchmarkServeLoad: also run the JSON phase (false: binary only, for profiling)")
 )
@@ -618,7 +619,7 @@ func BenchmarkServeLoad(b *testing.B) {
 		b.Fatalf("-serve.proc must be sub, in or both, got %q", *loadProc)
 	}
 
-	s := serve.New(serve.Options{MaxBatch: *loadMaxBatch, MaxDelay: *loadDelay, NetHTTPOnly: *loadNetHTTP})
+	s := serve.New(serve.Options{MaxBatch: *loadMaxBatch, MaxDelay: *loadDelay, NetHTTPOnly: *loadNetHTTP, Instances: *loadInst})
 	opts := s.Options()
 	sizes := []int{16, 32, 64}
 	if !slices.Contains(sizes, opts.MaxBatch) {
@@ -696,7 +697,7 @@ func BenchmarkServeLoad(b *testing.B) {
 	kv := []string{"serveload",
 		"gomaxprocs=" + strconv.Itoa(runtime.GOMAXPROCS(0)),
 		"conns=" + strconv.Itoa(*loadConns), "duration=" + loadDuration.String(), "client=" + *loadClient, "proc=" + *loadProc, "clientprocs=" + strconv.Itoa(*loadCliProcs),
-		"nethttp=" + strconv.FormatBool(*loadNetHTTP),
+		"nethttp=" + strconv.FormatBool(*loadNetHTTP), "instances=" + strconv.Itoa(opts.Instances),
 		"maxbatch=" + strconv.Itoa(opts.MaxBatch), "delay=" + opts.MaxDelay.String(),
 		"ref_batch=" + strconv.Itoa(ref.batch), fmt.Sprintf("ref_img_s=%.0f", ref.imgS), "ref_cpu_us=" + us(ref.cpuImg),
 		fmt.Sprintf("ref_before_img_s=%.0f", ref1.imgS), fmt.Sprintf("ref_after_img_s=%.0f", ref2.imgS),

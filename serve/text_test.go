@@ -281,9 +281,9 @@ func TestTextInferGRPC(t *testing.T) {
 }
 
 func TestTextBatching(t *testing.T) {
-	// MaxBatch 3 and a long delay: the worker runs one batch once the
+	// One instance, MaxBatch 3 and a long delay: the worker runs one batch once the
 	// 1-text and the 2-text requests are both queued.
-	e := txStart(t, serve.Options{MaxBatch: 3, MaxDelay: time.Minute})
+	e := txStart(t, serve.Options{MaxBatch: 3, MaxDelay: time.Minute, Instances: 1})
 	var mu sync.Mutex
 	var batches [][]int
 	e.s.Observe(func(m string, _ int64, in, _ *tensor.Tensor) {
