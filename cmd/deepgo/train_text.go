@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,6 +76,13 @@ type textRun struct {
 	PseudoThreshold float64
 	// PseudoBalance caps each class's pseudo-labels (balancePseudo).
 	PseudoBalance bool
+	// ExtraData are the --extra-data files: labelled rows that only train.
+	ExtraData []string
+	// ExtraWhere filters their rows as Where does the --data rows.
+	ExtraWhere string
+	// extraRows and extraOverlap count the extra rows added to the
+	// training rows and those dropped as validation or dev texts.
+	extraRows, extraOverlap int
 }
 
 func (a *app) trainTextCmd() *cobra.Command {
@@ -104,6 +112,13 @@ arch=bow,char-ngrams=3-5 --member arch=lstm,pretrained=w2v,epochs=8) one
 after the other on one word-level tokenizer and saves them as one package
 whose output is the log of the mean of their class probabilities; --json
 also lists each member's own score.
+
+--extra-data FILE (repeatable) adds labelled rows that only train: they join
+the training rows after the validation (and dev) split, so the validation
+data stays what --val or --val-split made it; rows whose text is also a
+validation or dev text are dropped (counted). --extra-where filters them
+(e.g. the lower-agreement phrasebank sentences, --extra-where
+agreement_subset=50,66,75, to train an AllAgree model).
 
 --unlabeled FILE (repeatable) self-trains: the model trained as above (the
 teacher) labels the texts of FILE in memory, those it gives a class with
@@ -155,6 +170,8 @@ teacher's score and these counts.`,
 	f.BoolVar(&run.Weights, "class-weights", false, "weight the loss by inverse class frequency (balanced)")
 	f.StringVar(&run.LabelNames, "label-names", "", "TSV file mapping labels to names (header, then LABEL<TAB>NAME lines), e.g. labels.tsv")
 	f.StringVar(&run.Out, "out", "text-model", "directory to save the model package to")
+	f.StringArrayVar(&run.ExtraData, "extra-data", nil, "a file of labelled rows (same columns; repeat for more) added to the training rows only, after the validation and dev split; rows whose text is a validation or dev text are dropped")
+	f.StringVar(&run.ExtraWhere, "extra-where", "", "keep only the --extra-data rows with COL=V1[,V2...] (--where does not apply to them)")
 	f.StringArrayVar(&run.Unlabeled, "unlabeled", nil, "self-training: a file of unlabeled texts (.csv, .tsv or .jsonl; repeat for more) that the trained model labels; the confident ones join the training rows and the model is trained again from scratch and saved")
 	f.StringVar(&run.UnlabeledTextCol, "unlabeled-text-col", "", "name of the text column or field of the --unlabeled files (default: the --text-col value)")
 	f.Float64Var(&run.PseudoThreshold, "pseudo-threshold", 0.9, "with --unlabeled: the least class probability of a pseudo-label, in (0, 1]")
@@ -273,6 +290,8 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 		return usageError{errors.New("--freeze-embeddings needs --pretrained word vectors")}
 	case !(run.PseudoThreshold > 0 && run.PseudoThreshold <= 1):
 		return usageError{fmt.Errorf("--pseudo-threshold %v: want a probability in (0, 1]", run.PseudoThreshold)}
+	case len(run.ExtraData) == 0 && run.ExtraWhere != "":
+		return usageError{errors.New("--extra-where needs --extra-data")}
 	case len(run.Unlabeled) == 0 && (cmd.Flags().Changed("pseudo-threshold") || cmd.Flags().Changed("unlabeled-text-col") || run.PseudoBalance):
 		return usageError{errors.New("--pseudo-threshold, --pseudo-balance and --unlabeled-text-col need --unlabeled")}
 	}
@@ -309,6 +328,11 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 	if len(classes) < 2 {
 		return fmt.Errorf("%s: need at least 2 classes, found %d", run.Data, len(classes))
 	}
+	if len(run.ExtraData) > 0 {
+		if trainD, err = a.addExtraData(&run, trainD, classes, valD, setAside); err != nil {
+			return err
+		}
+	}
 	if valD != nil {
 		known := map[string]bool{}
 		for _, c := range classes {
@@ -340,6 +364,49 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 	}
 	defer fit.tr.close()
 	return a.saveTextFit(fit, asJSON)
+}
+
+// addExtraData reads the --extra-data files (filtered by --extra-where)
+// and returns trainD with their rows appended, minus the rows whose
+// normalised text is that of a validation or dev row (evaluation texts
+// never train). Every extra label must be one of classes.
+func (a *app) addExtraData(run *textRun, trainD *textdata.Data, classes []string, held ...*textdata.Data) (*textdata.Data, error) {
+	known := map[string]bool{}
+	for _, c := range classes {
+		known[c] = true
+	}
+	heldText := map[string]bool{}
+	for _, d := range held {
+		if d == nil {
+			continue
+		}
+		for _, e := range d.Examples {
+			heldText[normText(e.Text)] = true
+		}
+	}
+	out := &textdata.Data{Examples: slices.Clone(trainD.Examples)}
+	xr := *run
+	xr.Where = run.ExtraWhere
+	for _, path := range run.ExtraData {
+		d, err := a.readTextData(path, xr)
+		if err != nil {
+			return nil, fmt.Errorf("--extra-data: %w", err)
+		}
+		for _, e := range d.Examples {
+			if !known[e.Label] {
+				return nil, fmt.Errorf("--extra-data %s: line %d: label %q does not occur in the training data", path, e.Line, e.Label)
+			}
+			if heldText[normText(e.Text)] {
+				run.extraOverlap++
+				continue
+			}
+			out.Examples = append(out.Examples, e)
+			run.extraRows++
+		}
+	}
+	fmt.Fprintf(a.stderr, "extra training rows: %d from %s (dropped %d whose text is a validation or dev text)\n",
+		run.extraRows, strings.Join(run.ExtraData, ", "), run.extraOverlap)
+	return out, nil
 }
 
 // textFit is a trained and evaluated text model (single or ensemble): what
@@ -543,6 +610,13 @@ func withParams(params, extra map[string]string) map[string]string {
 // its tracked run, and prints its result.
 func (a *app) saveTextFit(fit *textFit, asJSON bool) error {
 	run := fit.run
+	if len(run.ExtraData) > 0 {
+		fit.result["extra_rows"], fit.result["extra_overlap"] = run.extraRows, run.extraOverlap
+		fit.meta["extra_data"], fit.meta["extra_rows"] = run.ExtraData, run.extraRows
+		if run.ExtraWhere != "" {
+			fit.meta["extra_where"] = run.ExtraWhere
+		}
+	}
 	if t, ok := fit.clf.(*textmodel.Transformer); ok && run.LoRARank > 0 {
 		// Fold the adapters into the base weights: the package serves as a
 		// plain Transformer, with the same outputs.

@@ -338,3 +338,76 @@ func TestTrainTextSelfTrainingBadInput(t *testing.T) {
 		t.Errorf("a failed run left a package behind (%v)", err)
 	}
 }
+
+// TestTrainTextExtraData: --extra-data rows (filtered by --extra-where)
+// join the training rows only; those whose text is a validation text are
+// dropped and counted; bad extra files are errors.
+func TestTrainTextExtraData(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "toy.csv")
+	writeToyText(t, data, 60, 1, nil)
+	val := filepath.Join(dir, "val.csv")
+	writeToyText(t, val, 30, 5, nil)
+	valTexts := readToyTexts(t, val)
+	// 20 new rows of subset a, 10 of subset b, and 5 validation texts (with
+	// other white space) in subset a.
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write([]string{"text", "label", "subset"})
+	cues := map[string]string{"bullish": "surge", "bearish": "plunge", "neutral": "steady"}
+	labels := []string{"bullish", "bearish", "neutral"}
+	for i := range 30 {
+		sub := "a"
+		if i >= 20 {
+			sub = "b"
+		}
+		l := labels[i%3]
+		w.Write([]string{fmt.Sprintf("company %s in extra quarter x%d", cues[l], i), l, sub})
+	}
+	for _, s := range valTexts[:5] {
+		w.Write([]string{" " + strings.ReplaceAll(s, " ", "  "), "neutral", "a"})
+	}
+	w.Flush()
+	extra := filepath.Join(dir, "extra.csv")
+	writeFile(t, extra, []byte(b.String()))
+	base := []string{"train", "text", "--data", data, "--val", val, "--arch", "bow", "--epochs", "2", "--dim", "8",
+		"--buckets", "64", "--json", "--no-track", "--out", filepath.Join(dir, "m")}
+	r := mustRun(t, slices.Concat(base, []string{"--extra-data", extra, "--extra-where", "subset=a"})...)
+	res := lastJSON(t, r.stdout)
+	if num(res, "extra_rows") != 20 || num(res, "extra_overlap") != 5 || num(res, "train_examples") != 80 || num(res, "val_examples") != 30 {
+		t.Errorf("extra_rows %v, extra_overlap %v, train_examples %v, val_examples %v; want 20, 5, 80, 30",
+			res["extra_rows"], res["extra_overlap"], res["train_examples"], res["val_examples"])
+	}
+	if !strings.Contains(r.stderr, "extra training rows: 20 from "+extra+" (dropped 5 whose text is a validation or dev text)") {
+		t.Errorf("stderr lacks the extra rows line:\n%s", r.stderr)
+	}
+	pkg, err := model.Load(filepath.Join(dir, "m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := pkg.Metadata; md["extra_rows"] != float64(20) || md["extra_where"] != "subset=a" {
+		t.Errorf("package metadata %v lacks extra_rows 20 and extra_where", md)
+	}
+	// Without --extra-where every row is read: 30 new ones.
+	res = lastJSON(t, mustRun(t, slices.Concat(base, []string{"--extra-data", extra})...).stdout)
+	if num(res, "extra_rows") != 30 || num(res, "extra_overlap") != 5 {
+		t.Errorf("without --extra-where: extra_rows %v, extra_overlap %v; want 30 and 5", res["extra_rows"], res["extra_overlap"])
+	}
+	// Bad input.
+	odd := filepath.Join(dir, "odd.csv")
+	writeFile(t, odd, []byte("text,label\nshares surge,bullish\nshares wobble,sideways\n"))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--extra-data", odd}, `line 3: label "sideways" does not occur in the training data`},
+		{[]string{"--extra-data", filepath.Join(dir, "missing.csv")}, "missing.csv"},
+		{[]string{"--extra-where", "subset=a"}, "--extra-where needs --extra-data"},
+		{[]string{"--extra-data", extra, "--extra-where", "nocol=a"}, "nocol"},
+	} {
+		r := deepgo(t, context.Background(), nil, slices.Concat(base, c.args)...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want an error containing %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+}
