@@ -389,7 +389,7 @@ func parseFastHead(b []byte, maxBody int64) (h fastHead) {
 	}
 	h.path = path
 	h.contentLength = -1
-	hosts := 0
+	hosts, ihclSeen := 0, false
 	for len(rest) > 2 { // the final CRLF remains
 		line, rest, _ = bytes.Cut(rest, crlf)
 		colon := bytes.IndexByte(line, ':')
@@ -415,10 +415,14 @@ func parseFastHead(b []byte, maxBody int64) (h fastHead) {
 			}
 			h.contentLength = n
 		case equalFoldASCII(name, "inference-header-content-length"):
-			if h.ihcl != nil {
+			if ihclSeen {
 				return h
 			}
-			h.ihcl = val
+			// An empty value is no value, as for Handler (Header.Get).
+			ihclSeen, h.ihcl = true, nil
+			if len(val) > 0 {
+				h.ihcl = val
+			}
 		case equalFoldASCII(name, "host"):
 			hosts++
 		case equalFoldASCII(name, "connection"):
@@ -456,11 +460,25 @@ func parseInferPath(p []byte) (model, version []byte, ok bool) {
 			return nil, nil, false
 		}
 	}
-	seg := bytes.Split(p[len(pre):], []byte("/"))
+	// Up to four segments after the prefix, without allocating.
+	var seg [5][]byte
+	n := 0
+	for rest := p[len(pre):]; ; n++ {
+		if n == len(seg) {
+			return nil, nil, false
+		}
+		i := bytes.IndexByte(rest, '/')
+		if i < 0 {
+			seg[n] = rest
+			n++
+			break
+		}
+		seg[n], rest = rest[:i], rest[i+1:]
+	}
 	switch {
-	case len(seg) == 2 && string(seg[1]) == "infer":
+	case n == 2 && string(seg[1]) == "infer":
 		model = seg[0]
-	case len(seg) == 4 && string(seg[1]) == "versions" && string(seg[3]) == "infer":
+	case n == 4 && string(seg[1]) == "versions" && string(seg[3]) == "infer":
 		model, version = seg[0], seg[2]
 		if !goodSegment(version) {
 			return nil, nil, false

@@ -174,7 +174,7 @@ func FuzzFastHead(f *testing.F) {
 			t.Fatalf("head %q: fast path %s %q len %d close %v; net/http %s %q (raw query %q) len %d close %v TE %v",
 				head, "POST", path, h.contentLength, h.close, r.Method, r.URL.Path, r.URL.RawQuery, r.ContentLength, r.Close, r.TransferEncoding)
 		}
-		if got := r.Header.Get(HeaderContentLength); got != string(h.ihcl) || (h.ihcl == nil) != (len(r.Header.Values(HeaderContentLength)) == 0) {
+		if got := r.Header.Get(HeaderContentLength); got != string(h.ihcl) || len(r.Header.Values(HeaderContentLength)) > 1 {
 			t.Fatalf("head %q: %s %q, net/http %q", head, HeaderContentLength, h.ihcl, got)
 		}
 		// net/http's mux serves the unescaped, cleaned path: it must be

@@ -114,6 +114,8 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 		{"unknown model", rtHTTPReq("POST", "/v2/models/nope/infer", nil, js), 1},
 		{"bad json", rtHTTPReq("POST", p, nil, []byte(`{"inputs":[`)), 1},
 		{"bad binary header", rtHTTPReq("POST", p, []string{serve.HeaderContentLength + ": x"}, bin), 1},
+		{"empty binary header", rtHTTPReq("POST", p, []string{serve.HeaderContentLength + ":"}, js), 1},
+		{"two binary headers, the first empty", rtHTTPReq("POST", p, []string{serve.HeaderContentLength + ": ", ihcl}, bin), 1},
 		{"binary header too large", rtHTTPReq("POST", p, []string{serve.HeaderContentLength + ": 99999"}, bin), 1},
 		{"wrong shape", rtHTTPReq("POST", p, nil, []byte(`{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}`)), 1},
 		{"NaN", rtHTTPReq("POST", p, nil, []byte(`{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[NaN,1,2,3]}]}`)), 1},
