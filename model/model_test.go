@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -456,5 +457,72 @@ func TestConcurrentPredict(t *testing.T) {
 			t.Fatal(err)
 		}
 		bitwiseEqual(t, "concurrent Predict", <-outs, want)
+	}
+}
+
+// panicky panics in Forward when its input's first value is negative.
+type panicky struct{ nn.Module }
+
+func (p *panicky) Forward(x *tensor.Tensor) *tensor.Tensor {
+	if x.Data()[0] < 0 {
+		panic("negative input")
+	}
+	return p.Module.Forward(x)
+}
+
+// TestPredictArena: Predict runs in a recycled arena, yet each output
+// keeps its own values: equal bit for bit to a forward pass without an
+// arena, and unchanged by later calls of any batch size, by a failed call
+// or by concurrent ones.
+func TestPredictArena(t *testing.T) {
+	pkg := cnnPackage(1)
+	direct := func(x *tensor.Tensor) *tensor.Tensor {
+		var y *tensor.Tensor
+		tensor.NoGrad(func() { y = pkg.Module.Forward(x) })
+		return y
+	}
+	var xs, outs, wants []*tensor.Tensor
+	for i, n := range []int{3, 1, 3, 5, 3} {
+		x := testutil.Rand(uint64(20+i), 0, 1, n, 1, 28, 28).Detach()
+		y, err := pkg.Predict(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs, outs, wants = append(xs, x), append(outs, y), append(wants, direct(x))
+	}
+	for i := range outs {
+		bitwiseEqual(t, "Predict output after later calls", outs[i], wants[i])
+	}
+	// A pass that panics is an error; the next ones still answer right.
+	bad := &model.Package{Name: "p", Module: &panicky{pkg.Module}}
+	if _, err := bad.Predict(testutil.Rand(30, -2, -1, 2, 1, 28, 28).Detach()); err == nil || !strings.Contains(err.Error(), "negative input") {
+		t.Fatalf("panicking forward: %v", err)
+	}
+	for range 3 {
+		y, err := bad.Predict(xs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		bitwiseEqual(t, "Predict after a failed pass", y, wants[0])
+	}
+	// Concurrent calls of different batch sizes.
+	errs := make(chan error, 16)
+	for g := range 16 {
+		go func() {
+			k := g % len(xs)
+			y, err := pkg.Predict(xs[k])
+			if err == nil && !reflect.DeepEqual(y.Data(), wants[k].Data()) {
+				err = fmt.Errorf("concurrent Predict %d: output differs from a direct forward pass", g)
+			}
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for i := range outs {
+		bitwiseEqual(t, "Predict output after concurrent calls", outs[i], wants[i])
 	}
 }

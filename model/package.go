@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"github.com/deepgo/deepgo/nn"
 	"github.com/deepgo/deepgo/safetensors"
@@ -93,20 +94,37 @@ func (p *Package) Predict(inputs *tensor.Tensor) (out *tensor.Tensor, err error)
 			return nil, fmt.Errorf("model.Predict: input shape %v does not match signature input %q shape %v", inputs.Shape(), in.Name, in.Shape)
 		}
 	}
+	a := predictArenas.Get().(*tensor.Arena)
 	defer func() {
 		if r := recover(); r != nil {
+			// The arena is dropped: a pass that failed part-way leaves it to
+			// the garbage collector.
 			out, err = nil, fmt.Errorf("model.Predict: forward pass failed: %v", r)
+			return
 		}
+		a.Reset()
+		predictArenas.Put(a)
 	}()
 	if anyTraining(p.Module) {
 		nn.Eval(p.Module)
 	}
-	tensor.NoGrad(func() { out = p.Module.Forward(inputs) })
+	tensor.NoGrad(func() {
+		if y := p.Module.Forward(a.Adopt(inputs)); y != nil {
+			// The output outlives the arena's Reset.
+			out = y.Clone()
+		}
+	})
 	if out == nil {
 		return nil, errors.New("model.Predict: module returned no output")
 	}
 	return out, nil
 }
+
+// predictArenas recycles Predict's step arenas (tensor.Arena): the
+// intermediate results of a forward pass take their storage from one and
+// give it back at once, instead of each being a fresh, zeroed allocation
+// for the garbage collector. Concurrent Predict calls take different arenas.
+var predictArenas = sync.Pool{New: func() any { return tensor.NewArena() }}
 
 func anyTraining(m nn.Module) bool {
 	for _, nm := range nn.NamedModules(m) {
