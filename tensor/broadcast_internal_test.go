@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -100,6 +101,40 @@ func TestDropoutMaskMatchesFloat64(t *testing.T) {
 			kept := ref.r.Float64() >= float64(p)
 			if kept != (v != 0) {
 				t.Fatalf("p=%g: element %d kept=%v, Float64 rule says %v", p, i, v != 0, kept)
+			}
+		}
+	}
+}
+
+// TestMaxPoolBiasReLU2x2Paths: the inference path (no winners recorded,
+// the vector kernel) gives the same values, bit for bit, as the training
+// path (winners recorded, the integer-key maximum), on planes salted with
+// NaN, ±0, ±Inf and ties, for widths that leave a scalar tail.
+func TestMaxPoolBiasReLU2x2Paths(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	special := []float32{float32(math.NaN()), 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1))}
+	for _, ow := range []int{1, 7, 8, 13, 16, 21} {
+		oh, w := 5, 2*ow+1 // an odd plane width: the last column is not pooled
+		plane := make([]float32, 2*oh*w+w)
+		for i := range plane {
+			plane[i] = float32(r.NormFloat64())
+			switch r.IntN(8) {
+			case 0:
+				plane[i] = special[r.IntN(len(special))]
+			case 1:
+				if i > 0 {
+					plane[i] = plane[i-1]
+				}
+			}
+		}
+		for _, bias := range []float32{0, 0.3, -0.7} {
+			train, infer := make([]float32, oh*ow), make([]float32, oh*ow)
+			maxPoolBiasReLU2x2(plane, train, make([]uint8, oh*ow), bias, w, oh, ow)
+			maxPoolBiasReLU2x2(plane, infer, nil, bias, w, oh, ow)
+			for i := range train {
+				if math.Float32bits(train[i]) != math.Float32bits(infer[i]) {
+					t.Fatalf("ow=%d bias=%v output %d: training path %v, inference path %v", ow, bias, i, train[i], infer[i])
+				}
 			}
 		}
 	}
