@@ -102,7 +102,7 @@ func (p *Package) Predict(inputs *tensor.Tensor) (out *tensor.Tensor, err error)
 			out, err = nil, fmt.Errorf("model.Predict: forward pass failed: %v", r)
 			return
 		}
-		a.Reset()
+		a.ResetTrim() // batch sizes vary: keep one call's storage, not every size's
 		predictArenas.Put(a)
 	}()
 	if anyTraining(p.Module) {

@@ -103,6 +103,22 @@ func (a *Arena) Reset() {
 	a.sceN = 0
 }
 
+// ResetTrim is Reset that also lets go of the storage the ended step did
+// not use, so that the arena keeps at most one step's worth. Reset keeps
+// every buffer it ever gave out, per exact size, which suits training (every
+// step asks for the same sizes); ResetTrim suits steps whose sizes vary,
+// such as inference on batches of different sizes or lengths.
+func (a *Arena) ResetTrim() {
+	if a == nil {
+		return
+	}
+	for n, l := range a.free {
+		clear(l) // let go of the buffers; keep the list's own storage
+		a.free[n] = l[:0]
+	}
+	a.Reset()
+}
+
 // tensor returns a new, empty Tensor of the arena. Tensors are carved from
 // chunks sized to the previous step, so a step costs one allocation for
 // all of them.

@@ -139,3 +139,41 @@ func TestMaxPoolBiasReLU2x2Paths(t *testing.T) {
 		}
 	}
 }
+
+// TestArenaResetTrim: Reset keeps the buffers of every size it gave out;
+// ResetTrim keeps only those of the step that ended.
+func TestArenaResetTrim(t *testing.T) {
+	a := NewArena()
+	step := func(n int) {
+		x := a.Adopt(Ones(n, 8))
+		ReLU(Linear(x, Ones(4, 8), nil))
+	}
+	sizes := func() map[int]int {
+		m := map[int]int{}
+		for n, l := range a.free {
+			if len(l) > 0 {
+				m[n] = len(l)
+			}
+		}
+		return m
+	}
+	step(3)
+	a.Reset()
+	step(5)
+	a.Reset()
+	if got := sizes(); len(got) != 2 || got[12] != 2 || got[20] != 2 {
+		t.Fatalf("after Reset of steps of 3 and 5 rows: free buffers %v, want 2 of 12 and 2 of 20 values", got)
+	}
+	step(5)
+	a.ResetTrim()
+	if got := sizes(); len(got) != 1 || got[20] != 2 {
+		t.Fatalf("after ResetTrim of a step of 5 rows: free buffers %v, want only the step's 2 of 20 values", got)
+	}
+	step(5) // reuses them
+	if got := sizes(); len(got) != 0 {
+		t.Fatalf("a step of 5 rows left free buffers %v unused", got)
+	}
+	a.ResetTrim()
+	var nilArena *Arena
+	nilArena.ResetTrim() // a nil arena does nothing
+}
