@@ -41,6 +41,7 @@ type serveOptions struct {
 	maxDelay  time.Duration
 	queue     int
 	instances int
+	netHTTP   bool
 	maxBody   int64
 	timeout   time.Duration
 	shutdown  time.Duration
@@ -81,6 +82,7 @@ SIGINT or SIGTERM drains in-flight requests and exits.`,
 	f.DurationVar(&o.maxDelay, "max-delay", 2*time.Millisecond, "longest a request waits for others to batch with")
 	f.IntVar(&o.queue, "queue", 1024, "requests a model queues before answering 503")
 	f.IntVar(&o.instances, "instances", 2, "batches of one model run at the same time")
+	f.BoolVar(&o.netHTTP, "net-http-only", false, "answer every REST request with net/http (no infer fast path)")
 	f.Int64Var(&o.maxBody, "max-body", 64<<20, "largest request body in bytes")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
 	f.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
@@ -122,7 +124,7 @@ func (a *app) runServe(ctx context.Context, o serveOptions) error {
 		delay = -1 // no waiting
 	}
 	s := serve.New(serve.Options{
-		MaxBatch: o.maxBatch, MaxDelay: delay, QueueSize: o.queue, Instances: o.instances,
+		MaxBatch: o.maxBatch, MaxDelay: delay, QueueSize: o.queue, Instances: o.instances, NetHTTPOnly: o.netHTTP,
 		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, ShutdownTimeout: o.shutdown, Logger: logger,
 	})
 	defer s.Close()
