@@ -106,10 +106,31 @@ func TestDropoutMaskMatchesFloat64(t *testing.T) {
 	}
 }
 
-// TestMaxPoolBiasReLU2x2Paths: the inference path (no winners recorded,
-// the vector kernel) gives the same values, bit for bit, as the training
-// path (winners recorded, the integer-key maximum), on planes salted with
-// NaN, ±0, ±Inf and ties, for widths that leave a scalar tail.
+// keyMaxPool2x2 is the former scalar pooling: ReLU'd values as integer
+// keys with the rank in the low bits, one integer maximum per window.
+func keyMaxPool2x2(plane, o []float32, a []uint8, bias float32, w, oh, ow int) {
+	key := func(v float32, rank int64) int64 {
+		b := math.Float32bits(v + bias)
+		var m uint32
+		if b-1 < 0x7f800000 {
+			m = 0xffffffff
+		}
+		return int64(b&m)<<2 | rank
+	}
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			r0, r1 := plane[2*oy*w:], plane[(2*oy+1)*w:]
+			t := max(max(key(r0[2*ox], 3), key(r0[2*ox+1], 2)), max(key(r1[2*ox], 1), key(r1[2*ox+1], 0)))
+			o[oy*ow+ox] = math.Float32frombits(uint32(t >> 2))
+			a[oy*ow+ox] = uint8(3 - t&3)
+		}
+	}
+}
+
+// TestMaxPoolBiasReLU2x2Paths: the inference path (no winners) and the
+// training path (winners) give the values, and the training path the
+// winners, of the former integer-key maximum, bit for bit, on planes
+// salted with NaN, ±0, ±Inf and ties, for widths that leave a tail.
 func TestMaxPoolBiasReLU2x2Paths(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	special := []float32{float32(math.NaN()), 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1))}
@@ -128,12 +149,15 @@ func TestMaxPoolBiasReLU2x2Paths(t *testing.T) {
 			}
 		}
 		for _, bias := range []float32{0, 0.3, -0.7} {
-			train, infer := make([]float32, oh*ow), make([]float32, oh*ow)
-			maxPoolBiasReLU2x2(plane, train, make([]uint8, oh*ow), bias, w, oh, ow)
+			want, wantA := make([]float32, oh*ow), make([]uint8, oh*ow)
+			keyMaxPool2x2(plane, want, wantA, bias, w, oh, ow)
+			train, trainA, infer := make([]float32, oh*ow), make([]uint8, oh*ow), make([]float32, oh*ow)
+			maxPoolBiasReLU2x2(plane, train, trainA, bias, w, oh, ow)
 			maxPoolBiasReLU2x2(plane, infer, nil, bias, w, oh, ow)
-			for i := range train {
-				if math.Float32bits(train[i]) != math.Float32bits(infer[i]) {
-					t.Fatalf("ow=%d bias=%v output %d: training path %v, inference path %v", ow, bias, i, train[i], infer[i])
+			for i := range want {
+				if math.Float32bits(train[i]) != math.Float32bits(want[i]) || math.Float32bits(infer[i]) != math.Float32bits(want[i]) || trainA[i] != wantA[i] {
+					t.Fatalf("ow=%d bias=%v output %d: training path %v at %d, inference path %v; former %v at %d",
+						ow, bias, i, train[i], trainA[i], infer[i], want[i], wantA[i])
 				}
 			}
 		}

@@ -418,35 +418,17 @@ func poolGradDense(dense, gp, out []float32, arg []uint8, g *poolGeom, cout int,
 
 // maxPoolBiasReLU2x2 pools ReLU(plane + bias) over 2×2 windows with stride
 // 2 into o (oh×ow) and records each winner's offset (0..3, row-major, ties
-// to the first) in a when a is not nil. After ReLU every value is +0 or
-// positive (a NaN becomes 0), so the float bits order as integers; with the
-// bits shifted left and 3 − offset in the two low bits, one integer maximum
-// picks the largest value and, among equal ones, the first, without any
-// data-dependent branch.
+// to the first) in a when a is not nil. ReLU turns NaN into 0. Each output
+// row is one kernel call (8 outputs at a time where the machine allows).
 func maxPoolBiasReLU2x2(plane, o []float32, a []uint8, bias float32, w, oh, ow int) {
-	key := func(v float32, rank int64) int64 {
-		b := math.Float32bits(v + bias)
-		var m uint32
-		if b-1 < 0x7f800000 { // 0 < v+bias ≤ +Inf
-			m = 0xffffffff
-		}
-		return int64(b&m)<<2 | rank
-	}
 	for oy := 0; oy < oh; oy++ {
 		orow := o[oy*ow : (oy+1)*ow]
-		r0 := plane[2*oy*w : 2*oy*w+2*ow][:2*len(orow)]
-		r1 := plane[(2*oy+1)*w : (2*oy+1)*w+2*ow][:2*len(orow)]
+		r0 := plane[2*oy*w : 2*oy*w+2*ow]
+		r1 := plane[(2*oy+1)*w : (2*oy+1)*w+2*ow]
 		if a == nil {
-			// No winners to record (inference): the same values, 8 at a
-			// time where the machine allows.
 			kernels.MaxPool2x2BiasReLU(orow, r0, r1, bias)
-			continue
-		}
-		ar := a[oy*ow : (oy+1)*ow][:len(orow)]
-		for ox := range orow {
-			t := max(max(key(r0[2*ox], 3), key(r0[2*ox+1], 2)), max(key(r1[2*ox], 1), key(r1[2*ox+1], 0)))
-			orow[ox] = math.Float32frombits(uint32(t >> 2))
-			ar[ox] = uint8(3 - t&3)
+		} else {
+			kernels.MaxPool2x2BiasReLUArg(orow, a[oy*ow:(oy+1)*ow], r0, r1, bias)
 		}
 	}
 }

@@ -12,3 +12,9 @@ var maxPoolAsm = cpu.X86.HasAVX2
 //
 //go:noescape
 func maxPool2x2BiasReLUAVX2(o, r0, r1 *float32, bias float32, blocks int)
+
+// maxPool2x2BiasReLUArgAVX2 is MaxPool2x2BiasReLUArg on 8·blocks outputs
+// (maxpool_amd64.s).
+//
+//go:noescape
+func maxPool2x2BiasReLUArgAVX2(o *float32, a *uint8, r0, r1 *float32, bias float32, blocks int)

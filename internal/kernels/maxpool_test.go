@@ -6,20 +6,20 @@ import (
 	"testing"
 )
 
-// maxPoolRef is MaxPool2x2BiasReLU computed in float64 from its
-// definition.
-func maxPoolRef(r0, r1 []float32, bias float32, n int) []float32 {
-	out := make([]float32, n)
+// maxPoolRef is MaxPool2x2BiasReLUArg computed from its definition: the
+// largest rectified value and the first offset holding it.
+func maxPoolRef(r0, r1 []float32, bias float32, n int) ([]float32, []uint8) {
+	out, arg := make([]float32, n), make([]uint8, n)
 	for i := range out {
-		best := float32(0) // +0
-		for _, v := range []float32{r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1]} {
+		best, at := float32(0), uint8(0) // +0
+		for k, v := range []float32{r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1]} {
 			if x := v + bias; x > best {
-				best = x
+				best, at = x, uint8(k)
 			}
 		}
-		out[i] = best
+		out[i], arg[i] = best, at
 	}
-	return out
+	return out, arg
 }
 
 // TestMaxPool2x2BiasReLU checks the kernel (the AVX2 one where this build
@@ -44,21 +44,24 @@ func TestMaxPool2x2BiasReLU(t *testing.T) {
 						r1[i] = r0[i] // a tie
 					}
 				}
-				got := make([]float32, n+1)
-				got[n] = 42 // past the end: untouched
+				got, gotA := make([]float32, n+1), make([]float32, n+1)
+				arg := make([]uint8, n+1)
+				got[n], gotA[n], arg[n] = 42, 42, 42 // past the end: untouched
 				if portable {
 					maxPool2x2BiasReLUGo(got[:n], r0, r1, bias)
+					maxPool2x2BiasReLUArgGo(gotA[:n], arg[:n], r0, r1, bias)
 				} else {
 					MaxPool2x2BiasReLU(got[:n], r0, r1, bias)
+					MaxPool2x2BiasReLUArg(gotA[:n], arg[:n], r0, r1, bias)
 				}
-				want := maxPoolRef(r0, r1, bias, n)
+				want, wantA := maxPoolRef(r0, r1, bias, n)
 				for i := range want {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("portable=%v n=%d bias=%v output %d: got %v, want %v (window %v %v %v %v)",
-							portable, n, bias, i, got[i], want[i], r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1])
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(gotA[i]) != math.Float32bits(want[i]) || arg[i] != wantA[i] {
+						t.Fatalf("portable=%v n=%d bias=%v output %d: got %v, %v with offset %d, want %v at %d (window %v %v %v %v)",
+							portable, n, bias, i, got[i], gotA[i], arg[i], want[i], wantA[i], r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1])
 					}
 				}
-				if got[n] != 42 {
+				if got[n] != 42 || gotA[n] != 42 || arg[n] != 42 {
 					t.Fatalf("portable=%v n=%d: wrote past the outputs", portable, n)
 				}
 			}
@@ -70,4 +73,13 @@ func TestMaxPool2x2BiasReLU(t *testing.T) {
 		}
 	}()
 	MaxPool2x2BiasReLU(make([]float32, 4), make([]float32, 8), make([]float32, 7), 0)
+}
+
+func TestMaxPool2x2BiasReLUArgShortOffsets(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("short offsets: no panic")
+		}
+	}()
+	MaxPool2x2BiasReLUArg(make([]float32, 4), make([]uint8, 3), make([]float32, 8), make([]float32, 8), 0)
 }
