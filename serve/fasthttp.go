@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -116,7 +117,7 @@ func (fs *fastServer) acceptLoop() {
 			default:
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 				// Like net/http: wait and retry (EMFILE and the like).
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				time.Sleep(backoff)
@@ -142,9 +143,6 @@ func (fs *fastServer) acceptLoop() {
 		go fc.serve()
 	}
 }
-
-// errTooManyFiles matches accept's EMFILE/ENFILE by message, portably.
-var errTooManyFiles = errors.New("too many open files")
 
 // sweep enforces the idle and head timeouts: it moves a connection's read
 // deadline into the past, which wakes its read.
@@ -424,6 +422,9 @@ func parseFastHead(b []byte, maxBody int64) (h fastHead) {
 				h.ihcl = val
 			}
 		case equalFoldASCII(name, "host"):
+			if !isHostValue(val) {
+				return h // net/http answers 400
+			}
 			hosts++
 		case equalFoldASCII(name, "connection"):
 			switch {
@@ -516,6 +517,19 @@ func isToken(b []byte) bool {
 		}
 	}
 	return len(b) > 0
+}
+
+// isHostValue: the characters net/http accepts in a Host header.
+func isHostValue(b []byte) bool {
+	for _, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!$%&'()*+,-.:;=@[]_~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // isFieldValue: visible ASCII, space and tab (no obs-text, no controls).

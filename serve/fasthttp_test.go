@@ -131,6 +131,8 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 		{"double slash", rtHTTPReq("POST", "/v2/models//lin/infer", nil, js), 1},
 		{"GET infer", rtHTTPReq("GET", p, nil, nil), 1},
 		{"no Host", []byte("POST " + p + " HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"), 1},
+		{"malformed Host", rtHTTPReq("POST", p, []string{"Host: a b"}, js), 1},
+		{"Host with a slash", rtHTTPReq("POST", p, []string{"Host: a/b"}, js), 1},
 		{"two Hosts", rtHTTPReq("POST", p, []string{"Host: a", "Host: b"}, js), 1},
 		{"HTTP/1.0", []byte(fmt.Sprintf("POST %s HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s", p, len(js), js)), 1},
 		{"two Content-Lengths", rtHTTPReq("POST", p, []string{fmt.Sprintf("Content-Length: %d", len(js)), fmt.Sprintf("Content-Length: %d", len(js))}, js), 1},
