@@ -375,15 +375,7 @@ func (a *app) addExtraData(run *textRun, trainD *textdata.Data, classes []string
 	for _, c := range classes {
 		known[c] = true
 	}
-	heldText := map[string]bool{}
-	for _, d := range held {
-		if d == nil {
-			continue
-		}
-		for _, e := range d.Examples {
-			heldText[normText(e.Text)] = true
-		}
-	}
+	heldText := normTexts(held...)
 	out := &textdata.Data{Examples: slices.Clone(trainD.Examples)}
 	xr := *run
 	xr.Where = run.ExtraWhere

@@ -49,6 +49,21 @@ func readUnlabeled(run textRun) ([]textdata.Example, error) {
 // at white space) joined by one space.
 func normText(s string) string { return strings.Join(strings.Fields(s), " ") }
 
+// normTexts returns the set of the normalised texts of the examples of ds
+// (nil entries skipped).
+func normTexts(ds ...*textdata.Data) map[string]bool {
+	set := map[string]bool{}
+	for _, d := range ds {
+		if d == nil {
+			continue
+		}
+		for _, e := range d.Examples {
+			set[normText(e.Text)] = true
+		}
+	}
+	return set
+}
+
 // unlabeledDrops counts the unlabeled texts left out before labelling.
 type unlabeledDrops struct {
 	// Empty texts are empty after trimming white space.
@@ -68,15 +83,7 @@ type unlabeledDrops struct {
 // texts whose normalised form repeats an earlier candidate's.
 func candidateTexts(unl []textdata.Example, labelled ...*textdata.Data) ([]textdata.Example, unlabeledDrops) {
 	var drops unlabeledDrops
-	known := map[string]bool{}
-	for _, d := range labelled {
-		if d == nil {
-			continue
-		}
-		for _, e := range d.Examples {
-			known[normText(e.Text)] = true
-		}
-	}
+	known := normTexts(labelled...)
 	seen := map[string]bool{}
 	var out []textdata.Example
 	for _, e := range unl {
