@@ -73,7 +73,9 @@ func (p *Package) Manifest() (*Manifest, error) {
 // returns its output. The input must match the first input of the
 // signature (dtype, rank and every dimension that is not -1); otherwise the
 // error names both shapes. A panic inside the forward pass (for example an
-// out-of-range embedding id) becomes an error.
+// out-of-range embedding id) becomes an error. The intermediate results
+// live in a recycled step arena (tensor.Arena) for the duration of the
+// call; the returned output is a tensor of its own.
 //
 // Predict switches a module found in training mode to eval mode and leaves
 // it there; on a module already in eval mode (as Load returns it) it only

@@ -198,9 +198,10 @@ type Options struct {
 	// once, so it fills as soon as MaxBatch requests are waiting. With the
 	// default two Instances, the load test's 64 connections keep two
 	// batches of 16 running while the other requests arrive and are
-	// decoded: on 2 cores that served 11–34% more images/s than one
-	// instance with batches of 32, the best single-instance setting (see
-	// BENCHMARKS.md).
+	// decoded: on 2 cores that served 9–51% more requests/s with the load
+	// client in a separate process and 26–34% more with it in process than
+	// one instance with batches of 32, the best single-instance setting
+	// (4 interleaved rounds; see BENCHMARKS.md).
 	MaxBatch int
 	// MaxDelay is how long the first request of a batch waits for others
 	// (default 2ms; negative: no wait, batch only what is already queued).
