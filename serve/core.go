@@ -227,7 +227,7 @@ type Options struct {
 	// NetHTTPOnly makes Serve answer every REST request with net/http.
 	// By default Serve answers plain HTTP/1.1 infer requests on a fast
 	// path of its own, whose serving path (HTTP, system calls, decoding,
-	// batching, the load client) took 35–50% less CPU per request in the
+	// batching, the load client) took 37–48% less CPU per request in the
 	// load benchmark (see BENCHMARKS.md), and hands every other connection
 	// to net/http; the responses are the same. One difference: a fast-path request is not
 	// cancelled when its client disconnects (RequestTimeout bounds it).
