@@ -529,6 +529,12 @@ func (r *rnnRun) weights(l, d int) [4]*tensor.Tensor {
 func (r *rnnRun) direction(xp []*tensor.Tensor, w [4]*tensor.Tensor, reverse bool, h, c *tensor.Tensor, masks []stepMask, zeros *tensor.Tensor) (outs []*tensor.Tensor, hT, cT *tensor.Tensor) {
 	T := len(masks)
 	outs = make([]*tensor.Tensor, T)
+	// Without gradients an LSTM step keeps its gate-sized intermediates in
+	// one scratch (the same bits as the ops).
+	var scratch *tensor.LSTMScratch
+	if r.cell == lstmCell && !tensor.IsGradEnabled() {
+		scratch = new(tensor.LSTMScratch)
+	}
 	for k := range T {
 		t := k
 		if reverse {
@@ -540,9 +546,12 @@ func (r *rnnRun) direction(xp []*tensor.Tensor, w [4]*tensor.Tensor, reverse boo
 			continue
 		}
 		var h2, c2 *tensor.Tensor
-		if r.cell == lstmCell {
+		switch {
+		case scratch != nil:
+			h2, c2 = tensor.LSTMStep(scratch, xp[t], h, c, w[1], w[3])
+		case r.cell == lstmCell:
 			h2, c2 = tensor.LSTMCell(tensor.Add(xp[t], tensor.Linear(h, w[1], w[3])), c)
-		} else {
+		default:
 			h2 = gruStep(xp[t], h, w[1], w[3], r.hidden)
 		}
 		if m.valid != nil {

@@ -1,6 +1,7 @@
 package nn_test
 
 import (
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -452,5 +453,37 @@ func BenchmarkGRUInfer(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		tensor.NoGrad(func() { m.Forward(x) })
+	}
+}
+
+// TestLSTMNoGradSameBits: an LSTM forward pass under NoGrad (the inference
+// step, tensor.LSTMStep) gives the bits of the same pass with gradients
+// recorded, for 2 bidirectional layers with and without biases, lengths
+// (masked steps) and initial states.
+func TestLSTMNoGradSameBits(t *testing.T) {
+	for _, bias := range []bool{true, false} {
+		m := nn.NewLSTM(tensor.NewRNG(3), 5, 6, nn.RNNOptions{NumLayers: 2, Bias: bias, BatchFirst: true, Bidirectional: true})
+		nn.Eval(m)
+		x := testutil.Rand(4, -1, 1, 3, 7, 5).Detach()
+		h0 := testutil.Rand(5, -1, 1, 4, 3, 6).Detach()
+		c0 := testutil.Rand(6, -1, 1, 4, 3, 6).Detach()
+		for _, lengths := range [][]int{nil, {7, 2, 5}} {
+			want, wantH, wantC := m.ForwardSeq(x, lengths, h0, c0) // records the graph (the weights need gradients)
+			var got, gotH, gotC *tensor.Tensor
+			tensor.NoGrad(func() { got, gotH, gotC = m.ForwardSeq(x, lengths, h0, c0) })
+			for _, p := range []struct {
+				name      string
+				got, want *tensor.Tensor
+			}{{"output", got, want}, {"h_n", gotH, wantH}, {"c_n", gotC, wantC}} {
+				if !reflect.DeepEqual(p.got.Shape(), p.want.Shape()) {
+					t.Fatalf("bias=%v lengths=%v %s: shape %v, want %v", bias, lengths, p.name, p.got.Shape(), p.want.Shape())
+				}
+				for i, v := range p.want.Data() {
+					if math.Float32bits(p.got.Data()[i]) != math.Float32bits(v) {
+						t.Fatalf("bias=%v lengths=%v %s[%d] = %v under NoGrad, %v with gradients", bias, lengths, p.name, i, p.got.Data()[i], v)
+					}
+				}
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package tensor_test
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -126,4 +127,50 @@ func TestUnbindTwoBackwards(t *testing.T) {
 			t.Fatalf("grad = %v, want %v", x.Grad().Data(), want)
 		}
 	}
+}
+
+// TestLSTMStepSameBits: the inference step gives the bits of
+// LSTMCell(Add(xp, Linear(h, whh, bhh)), c), with and without b_hh, for
+// several sizes with one scratch reused across them; it refuses to run with
+// gradients enabled.
+func TestLSTMStepSameBits(t *testing.T) {
+	var s tensor.LSTMScratch
+	seed := uint64(1)
+	for _, n := range []int{5, 1, 33} {
+		for _, hd := range []int{7, 1, 16} {
+			for _, bias := range []bool{true, false} {
+				seed++
+				xp := testutil.Rand(seed, -2, 2, n, 4*hd).Detach()
+				h := testutil.Rand(seed+100, -1, 1, n, hd).Detach()
+				c := testutil.Rand(seed+200, -3, 3, n, hd).Detach()
+				whh := testutil.Rand(seed+300, -1, 1, 4*hd, hd).Detach()
+				var bhh *tensor.Tensor
+				if bias {
+					bhh = testutil.Rand(seed+400, -1, 1, 4*hd).Detach()
+				}
+				var wantH, wantC, gotH, gotC *tensor.Tensor
+				tensor.NoGrad(func() {
+					wantH, wantC = tensor.LSTMCell(tensor.Add(xp, tensor.Linear(h, whh, bhh)), c)
+					gotH, gotC = tensor.LSTMStep(&s, xp, h, c, whh, bhh)
+				})
+				for _, p := range []struct {
+					name      string
+					got, want []float32
+				}{{"h", gotH.Data(), wantH.Data()}, {"c", gotC.Data(), wantC.Data()}} {
+					for i := range p.want {
+						if math.Float32bits(p.got[i]) != math.Float32bits(p.want[i]) {
+							t.Fatalf("n=%d H=%d bias=%v: %s[%d] = %v, want %v", n, hd, bias, p.name, i, p.got[i], p.want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "NoGrad") {
+			t.Errorf("LSTMStep with gradients enabled: panic %v, want one naming NoGrad", r)
+		}
+	}()
+	x := tensor.Zeros(1, 4)
+	tensor.LSTMStep(&s, x, tensor.Zeros(1, 1), tensor.Zeros(1, 1), tensor.Zeros(4, 1), nil)
 }
