@@ -458,13 +458,17 @@ func BenchmarkGRUInfer(b *testing.B) {
 
 // TestLSTMNoGradSameBits: an LSTM forward pass under NoGrad (the inference
 // step, tensor.LSTMStep) gives the bits of the same pass with gradients
-// recorded, for 2 bidirectional layers with and without biases, lengths
-// (masked steps) and initial states.
+// recorded, for 2 bidirectional layers with and without biases, batch-first
+// and time-first, lengths (masked steps) and initial states.
 func TestLSTMNoGradSameBits(t *testing.T) {
 	for _, bias := range []bool{true, false} {
-		m := nn.NewLSTM(tensor.NewRNG(3), 5, 6, nn.RNNOptions{NumLayers: 2, Bias: bias, BatchFirst: true, Bidirectional: true})
+		batchFirst := bias // both layouts, each with one bias setting
+		m := nn.NewLSTM(tensor.NewRNG(3), 5, 6, nn.RNNOptions{NumLayers: 2, Bias: bias, BatchFirst: batchFirst, Bidirectional: true})
 		nn.Eval(m)
 		x := testutil.Rand(4, -1, 1, 3, 7, 5).Detach()
+		if !batchFirst {
+			x = testutil.Rand(4, -1, 1, 7, 3, 5).Detach() // [T, N, features]
+		}
 		h0 := testutil.Rand(5, -1, 1, 4, 3, 6).Detach()
 		c0 := testutil.Rand(6, -1, 1, 4, 3, 6).Detach()
 		for _, lengths := range [][]int{nil, {7, 2, 5}} {
