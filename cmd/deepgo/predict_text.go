@@ -55,7 +55,10 @@ func predictTexts(pkg *model.Package, texts []string, textFile string) ([]predic
 		}
 	}
 	var preds []prediction
-	const chunk = 256
+	// Texts are classified 128 at a time: on 4,846 phrasebank sentences
+	// with an lstm package that took 4.25 s and 105 MB against 4.8 s and
+	// 170 MB with 256 (the same output; 32 and 64 were no faster).
+	const chunk = 128
 	for lo := 0; lo < len(all); lo += chunk {
 		hi := min(lo+chunk, len(all))
 		logits, err := textmodel.PredictTexts(pkg, all[lo:hi])
