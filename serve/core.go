@@ -229,8 +229,9 @@ type Options struct {
 	// path of its own, whose serving path (HTTP, system calls, decoding,
 	// batching, the load client) took 37–48% less CPU per request in the
 	// load benchmark (see BENCHMARKS.md), and hands every other connection
-	// to net/http; the responses are the same. One difference: a fast-path request is not
-	// cancelled when its client disconnects (RequestTimeout bounds it).
+	// to net/http; the responses are the same. One difference: a fast-path
+	// request is not cancelled when its client disconnects (RequestTimeout
+	// bounds it).
 	NetHTTPOnly bool
 	// Registry receives the server's metrics (default: a new registry with
 	// the Go and process collectors).

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +50,6 @@ const (
 	fcIdle int32 = iota // waiting for the first byte of a request
 	fcHead              // reading a request head
 	fcBusy              // reading a body, inferring or writing
-	fcClosed
 )
 
 // fastServer accepts on the real listener, serves fast connections and is
@@ -144,18 +143,15 @@ func (fs *fastServer) acceptLoop() {
 	}
 }
 
-// sweep enforces the idle and head timeouts: it moves a connection's read
-// deadline into the past, which wakes its read.
+// sweep enforces the idle and head timeouts, once a second until shutdown:
+// it moves a connection's read deadline into the past, which wakes its
+// read.
 func (fs *fastServer) sweep() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for {
-		select {
-		case <-fs.done:
-			if fs.shutting.Load() {
-				return
-			}
-		case <-t.C:
+	for range t.C {
+		if fs.shutting.Load() {
+			return
 		}
 		now := time.Now().UnixNano()
 		fs.mu.Lock()
@@ -169,16 +165,6 @@ func (fs *fastServer) sweep() {
 			fc.mu.Unlock()
 		}
 		fs.mu.Unlock()
-		select {
-		case <-fs.done:
-			if fs.shutting.Load() {
-				return
-			}
-			// Closed but not shutting down (Serve's listener failed): keep
-			// enforcing timeouts while connections remain.
-			time.Sleep(time.Second)
-		default:
-		}
 	}
 }
 
@@ -587,7 +573,7 @@ func (fc *fastConn) serveInfer(h *fastHead) bool {
 	} else {
 		pooled = getBuf()
 		defer putBuf(pooled)
-		body = append((*pooled)[:0], make([]byte, n)...)
+		body = slices.Grow((*pooled)[:0], n)[:n]
 		*pooled = body
 		k := copy(body, fc.buf[fc.r:fc.w])
 		fc.r += k
@@ -606,36 +592,23 @@ func (fc *fastConn) serveInfer(h *fastHead) bool {
 	return fc.finish(h, status, hl, start, closing)
 }
 
-// infer decodes, infers and encodes the response body into fc.out after
-// room for the response head; it recovers a panic as a 500. hl is the
-// Inference-Header-Content-Length of a binary response, else -1.
+// infer answers the request (Server.inferREST) into fc.out, recovering a
+// panic as a 500. hl is the Inference-Header-Content-Length of a binary
+// response, else -1.
 func (fc *fastConn) infer(body []byte, h *fastHead) (status, hl int) {
 	s := fc.fs.s
 	defer func() {
 		if p := recover(); p != nil {
-			s.log.Error("panic serving request", "method", http.MethodPost, "path", string(h.path), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.logPanic(http.MethodPost, string(h.path), p)
 			status, hl = fc.errorBody(http.StatusInternalServerError, fmt.Sprintf("internal error: %v", p))
 		}
 	}()
-	headerLen := int64(-1)
-	if h.ihcl != nil {
-		v, err := strconv.ParseInt(string(h.ihcl), 10, 64)
-		if err != nil || v < 0 {
-			return fc.errorBody(http.StatusBadRequest, fmt.Sprintf("bad %s header %q", HeaderContentLength, h.ihcl))
-		}
-		headerLen = v
+	var msg string
+	fc.out, hl, status, msg = s.inferREST(context.Background(), fc.out[:0], body, h.ihcl, fc.model, fc.ver)
+	if status != http.StatusOK {
+		return fc.errorBody(status, msg)
 	}
-	req, binaryAll, err := DecodeInferRequest(body, headerLen)
-	if err != nil {
-		return fc.errorBody(StatusCode(err), err.Error())
-	}
-	req.Model, req.Version = fc.model, fc.ver
-	resp, err := s.Infer(context.Background(), req)
-	if err != nil {
-		return fc.errorBody(StatusCode(err), err.Error())
-	}
-	fc.out, hl = appendInferResponse(fc.out[:0], resp, binaryAll && len(req.Outputs) == 0)
-	return http.StatusOK, hl
+	return status, hl
 }
 
 // errorBody puts {"error": msg} in fc.out.
@@ -665,16 +638,8 @@ func (fc *fastConn) finish(h *fastHead, status, hl int, start time.Time, closing
 	if cap(fc.head) > maxPooled {
 		fc.head = nil
 	}
-	s := fc.fs.s
-	lvl := slog.LevelInfo
-	if status >= 500 {
-		lvl = slog.LevelWarn
-	}
-	if s.log.Enabled(context.Background(), lvl) {
-		s.log.LogAttrs(context.Background(), lvl, "request",
-			slog.String("method", http.MethodPost), slog.String("path", string(h.path)), slog.Int("status", status),
-			slog.Int64("bytes_in", h.contentLength), slog.Int64("bytes_out", int64(len(body))),
-			slog.Duration("duration", time.Since(start)), slog.String("remote", fc.remote))
+	if s, lvl := fc.fs.s, requestLevel(status); s.log.Enabled(context.Background(), lvl) {
+		s.logRequest(context.Background(), lvl, http.MethodPost, string(h.path), status, h.contentLength, int64(len(body)), start, fc.remote)
 	}
 	return err == nil && !closing
 }

@@ -112,25 +112,39 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				s.logPanic(r.Method, r.URL.Path, p)
 				if sw.status == 0 {
 					writeError(sw, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", p))
 				}
 			}
-			lvl := slog.LevelInfo
-			if sw.status >= 500 {
-				lvl = slog.LevelWarn
+			if lvl := requestLevel(sw.status); s.log.Enabled(r.Context(), lvl) {
+				s.logRequest(r.Context(), lvl, r.Method, r.URL.Path, sw.status, r.ContentLength, sw.bytes, start, r.RemoteAddr)
 			}
-			if !s.log.Enabled(r.Context(), lvl) {
-				return // the request log is off: build no attributes
-			}
-			s.log.LogAttrs(r.Context(), lvl, "request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
-				slog.Int64("bytes_in", r.ContentLength), slog.Int64("bytes_out", sw.bytes),
-				slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// logPanic logs a panic recovered while serving a request.
+func (s *Server) logPanic(method, path string, p any) {
+	s.log.Error("panic serving request", "method", method, "path", path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+}
+
+// requestLevel is the level of a request's log line: Warn for a 5xx status.
+func requestLevel(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+// logRequest writes a request's log line at lvl. Callers check that lvl is
+// enabled first, so that a server without request logs builds nothing.
+func (s *Server) logRequest(ctx context.Context, lvl slog.Level, method, path string, status int, bytesIn, bytesOut int64, start time.Time, remote string) {
+	s.log.LogAttrs(ctx, lvl, "request",
+		slog.String("method", method), slog.String("path", path), slog.Int("status", status),
+		slog.Int64("bytes_in", bytesIn), slog.Int64("bytes_out", bytesOut),
+		slog.Duration("duration", time.Since(start)), slog.String("remote", remote))
 }
 
 // writeJSON writes v as a JSON response.
@@ -291,30 +305,18 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	headerLen := int64(-1)
+	var ihcl []byte
 	if h := r.Header.Get(HeaderContentLength); h != "" {
-		n, err := strconv.ParseInt(h, 10, 64)
-		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("bad %s header %q", HeaderContentLength, h))
-			return
-		}
-		headerLen = n
-	}
-	req, binaryAll, err := DecodeInferRequest(body, headerLen)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	req.Model, req.Version = r.PathValue("m"), r.PathValue("v")
-	resp, err := s.Infer(r.Context(), req)
-	if err != nil {
-		writeErr(w, err)
-		return
+		ihcl = []byte(h)
 	}
 	outBuf := getBuf()
 	defer putBuf(outBuf)
-	out, hl := appendInferResponse((*outBuf)[:0], resp, binaryAll && len(req.Outputs) == 0)
+	out, hl, status, msg := s.inferREST(r.Context(), (*outBuf)[:0], body, ihcl, r.PathValue("m"), r.PathValue("v"))
 	*outBuf = out
+	if status != http.StatusOK {
+		writeError(w, status, msg)
+		return
+	}
 	h := w.Header()
 	if hl >= 0 {
 		h["Content-Type"] = ctOctetStream
@@ -324,6 +326,34 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(out))}
 	_, _ = w.Write(out)
+}
+
+// inferREST runs a REST infer request for model and version: body, with
+// ihcl the value of its Inference-Header-Content-Length header (nil:
+// absent), is decoded, inferred and its response appended to out. On
+// success status is 200 and hl the binary header length (-1: JSON only);
+// otherwise status and msg are the error response's. Handler's infer route
+// and the fast path (fasthttp.go) both answer through it.
+func (s *Server) inferREST(ctx context.Context, out, body, ihcl []byte, model, version string) (resp []byte, hl, status int, msg string) {
+	headerLen := int64(-1)
+	if ihcl != nil {
+		n, err := strconv.ParseInt(string(ihcl), 10, 64)
+		if err != nil || n < 0 {
+			return out, -1, http.StatusBadRequest, fmt.Sprintf("bad %s header %q", HeaderContentLength, ihcl)
+		}
+		headerLen = n
+	}
+	req, binaryAll, err := DecodeInferRequest(body, headerLen)
+	if err != nil {
+		return out, -1, StatusCode(err), err.Error()
+	}
+	req.Model, req.Version = model, version
+	res, err := s.Infer(ctx, req)
+	if err != nil {
+		return out, -1, StatusCode(err), err.Error()
+	}
+	out, hl = appendInferResponse(out, res, binaryAll && len(req.Outputs) == 0)
+	return out, hl, http.StatusOK, ""
 }
 
 // Content-Type values of infer responses, shared (net/http copies header
