@@ -202,9 +202,10 @@ func Predictions(m Classifier, ds *textdata.Dataset, batch int) []int64 {
 // those means.
 func Probabilities(m Classifier, ds *textdata.Dataset, batch int) [][]float32 {
 	out := make([][]float32, 0, ds.Len())
+	var e []float64 // reused from row to row
 	forEachLogits(m, ds, batch, func(row []float32) {
 		hi := float64(slices.Max(row))
-		e := make([]float64, len(row))
+		e = slices.Grow(e[:0], len(row))[:len(row)]
 		sum := 0.0
 		for j, v := range row {
 			e[j] = math.Exp(float64(v) - hi)

@@ -328,20 +328,18 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 	if len(classes) < 2 {
 		return fmt.Errorf("%s: need at least 2 classes, found %d", run.Data, len(classes))
 	}
+	known := map[string]bool{}
+	for _, c := range classes {
+		known[c] = true
+	}
 	if len(run.ExtraData) > 0 {
-		if trainD, err = a.addExtraData(&run, trainD, classes, valD, setAside); err != nil {
+		if trainD, err = a.addExtraData(&run, trainD, known, valD, setAside); err != nil {
 			return err
 		}
 	}
 	if valD != nil {
-		known := map[string]bool{}
-		for _, c := range classes {
-			known[c] = true
-		}
-		for _, e := range valD.Examples {
-			if !known[e.Label] {
-				return fmt.Errorf("%s: line %d: label %q does not occur in the training data", run.Val, e.Line, e.Label)
-			}
+		if err := checkLabels(valD, known, run.Val); err != nil {
+			return err
 		}
 	}
 
@@ -366,15 +364,22 @@ func (a *app) trainText(cmd *cobra.Command, run textRun, asJSON bool, trk trackF
 	return a.saveTextFit(fit, asJSON)
 }
 
+// checkLabels reports the first example of d whose label is not a training
+// class (known); src names d's file in the error.
+func checkLabels(d *textdata.Data, known map[string]bool, src string) error {
+	for _, e := range d.Examples {
+		if !known[e.Label] {
+			return fmt.Errorf("%s: line %d: label %q does not occur in the training data", src, e.Line, e.Label)
+		}
+	}
+	return nil
+}
+
 // addExtraData reads the --extra-data files (filtered by --extra-where)
 // and returns trainD with their rows appended, minus the rows whose
 // normalised text is that of a validation or dev row (evaluation texts
-// never train). Every extra label must be one of classes.
-func (a *app) addExtraData(run *textRun, trainD *textdata.Data, classes []string, held ...*textdata.Data) (*textdata.Data, error) {
-	known := map[string]bool{}
-	for _, c := range classes {
-		known[c] = true
-	}
+// never train). Every extra label must be a training class (known).
+func (a *app) addExtraData(run *textRun, trainD *textdata.Data, known map[string]bool, held ...*textdata.Data) (*textdata.Data, error) {
 	heldText := normTexts(held...)
 	out := &textdata.Data{Examples: slices.Clone(trainD.Examples)}
 	xr := *run
@@ -384,10 +389,10 @@ func (a *app) addExtraData(run *textRun, trainD *textdata.Data, classes []string
 		if err != nil {
 			return nil, fmt.Errorf("--extra-data: %w", err)
 		}
+		if err := checkLabels(d, known, "--extra-data "+path); err != nil {
+			return nil, err
+		}
 		for _, e := range d.Examples {
-			if !known[e.Label] {
-				return nil, fmt.Errorf("--extra-data %s: line %d: label %q does not occur in the training data", path, e.Line, e.Label)
-			}
 			if heldText[normText(e.Text)] {
 				run.extraOverlap++
 				continue

@@ -234,7 +234,6 @@ func (a *app) selfTrainText(cmd *cobra.Command, run textRun, members []textRun, 
 	if err != nil {
 		return err
 	}
-	teacher = nil // free its model and tokenizer before the student trains
 	perName := map[string]int{}
 	var parts []string
 	for k, n := range perClass {

@@ -259,8 +259,11 @@ func TestBalancePseudo(t *testing.T) {
 	if want := []bool{true, true, true, false, false}; !slices.Equal(keep, want) {
 		t.Errorf("kept %v, want %v", keep, want)
 	}
-	if got := balancePseudo(nil, nil, []int{3, 4}); len(got) != 0 {
-		t.Errorf("no pseudo-labels: kept %v", got)
+	// A class without labelled rows has no ratio and keeps none of its
+	// pseudo-labels; class 1, the only ratio (2/4), keeps its 2.
+	keep = balancePseudo([]int{0, 1, 0, 1}, []float32{0.99, 0.95, 0.98, 0.97}, []int{0, 4})
+	if want := []bool{false, true, false, true}; !slices.Equal(keep, want) {
+		t.Errorf("a class without labelled rows: kept %v, want %v", keep, want)
 	}
 }
 
