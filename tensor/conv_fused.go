@@ -425,11 +425,11 @@ func maxPoolBiasReLU2x2(plane, o []float32, a []uint8, bias float32, w, oh, ow i
 		orow := o[oy*ow : (oy+1)*ow]
 		r0 := plane[2*oy*w : 2*oy*w+2*ow]
 		r1 := plane[(2*oy+1)*w : (2*oy+1)*w+2*ow]
-		if a == nil {
-			kernels.MaxPool2x2BiasReLU(orow, r0, r1, bias)
-		} else {
-			kernels.MaxPool2x2BiasReLUArg(orow, a[oy*ow:(oy+1)*ow], r0, r1, bias)
+		var arow []uint8
+		if a != nil {
+			arow = a[oy*ow : (oy+1)*ow]
 		}
+		kernels.MaxPool2x2BiasReLU(orow, arow, r0, r1, bias)
 	}
 }
 

@@ -20,7 +20,7 @@ func Sigmoid(dst, src []float32) { unaryVec("Sigmoid", sigmoidVec, dst, src, sig
 // Tanh sets dst[i] = tanh(src[i]). dst and src have the same length and
 // may be the same slice.
 func Tanh(dst, src []float32) {
-	unaryVec("Tanh", tanhVec, dst, src, func(x float64) float64 { return math.Tanh(x) })
+	unaryVec("Tanh", tanhVec, dst, src, math.Tanh)
 }
 
 // GELU sets dst[i] = src[i]·Φ(src[i]), Φ the standard normal CDF (the

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// maxPoolRef is MaxPool2x2BiasReLUArg computed from its definition: the
+// maxPoolRef is MaxPool2x2BiasReLU (with winners) computed from its definition: the
 // largest rectified value and the first offset holding it.
 func maxPoolRef(r0, r1 []float32, bias float32, n int) ([]float32, []uint8) {
 	out, arg := make([]float32, n), make([]uint8, n)
@@ -48,11 +48,11 @@ func TestMaxPool2x2BiasReLU(t *testing.T) {
 				arg := make([]uint8, n+1)
 				got[n], gotA[n], arg[n] = 42, 42, 42 // past the end: untouched
 				if portable {
-					maxPool2x2BiasReLUGo(got[:n], r0, r1, bias)
-					maxPool2x2BiasReLUArgGo(gotA[:n], arg[:n], r0, r1, bias)
+					maxPool2x2BiasReLUGo(got[:n], nil, r0, r1, bias)
+					maxPool2x2BiasReLUGo(gotA[:n], arg[:n], r0, r1, bias)
 				} else {
-					MaxPool2x2BiasReLU(got[:n], r0, r1, bias)
-					MaxPool2x2BiasReLUArg(gotA[:n], arg[:n], r0, r1, bias)
+					MaxPool2x2BiasReLU(got[:n], nil, r0, r1, bias)
+					MaxPool2x2BiasReLU(gotA[:n], arg[:n], r0, r1, bias)
 				}
 				want, wantA := maxPoolRef(r0, r1, bias, n)
 				for i := range want {
@@ -72,14 +72,14 @@ func TestMaxPool2x2BiasReLU(t *testing.T) {
 			t.Error("short rows: no panic")
 		}
 	}()
-	MaxPool2x2BiasReLU(make([]float32, 4), make([]float32, 8), make([]float32, 7), 0)
+	MaxPool2x2BiasReLU(make([]float32, 4), nil, make([]float32, 8), make([]float32, 7), 0)
 }
 
-func TestMaxPool2x2BiasReLUArgShortOffsets(t *testing.T) {
+func TestMaxPool2x2BiasReLUShortOffsets(t *testing.T) {
 	defer func() {
 		if recover() == nil {
 			t.Error("short offsets: no panic")
 		}
 	}()
-	MaxPool2x2BiasReLUArg(make([]float32, 4), make([]uint8, 3), make([]float32, 8), make([]float32, 8), 0)
+	MaxPool2x2BiasReLU(make([]float32, 4), make([]uint8, 3), make([]float32, 8), make([]float32, 8), 0)
 }
