@@ -390,6 +390,12 @@ func (r *rnnRun) forward(x *tensor.Tensor, lengths []int, h0, c0 *tensor.Tensor)
 	hs := make([]*tensor.Tensor, 0, L*D)
 	cs := make([]*tensor.Tensor, 0, L*D)
 	merged := make([]*tensor.Tensor, T)
+	// Without gradients an LSTM steps with tensor.LSTMStep (the same bits
+	// as the ops), through one scratch for every layer and direction.
+	var scratch *tensor.LSTMScratch
+	if r.cell == lstmCell && !tensor.IsGradEnabled() {
+		scratch = new(tensor.LSTMScratch)
+	}
 	for l := range L {
 		dirOut := make([][]*tensor.Tensor, D)
 		for d := range D {
@@ -400,7 +406,7 @@ func (r *rnnRun) forward(x *tensor.Tensor, lengths []int, h0, c0 *tensor.Tensor)
 			if cInit != nil {
 				c = cInit[k]
 			}
-			outs, h, c := r.direction(xp, w, d == 1, hInit[k], c, masks, zeros)
+			outs, h, c := r.direction(xp, w, d == 1, hInit[k], c, masks, zeros, scratch)
 			dirOut[d] = outs
 			hs = append(hs, h)
 			cs = append(cs, c)
@@ -525,16 +531,11 @@ func (r *rnnRun) weights(l, d int) [4]*tensor.Tensor {
 }
 
 // direction runs one layer in one direction and returns its output at every
-// step and its final states; xp[t] is the input projection of step t.
-func (r *rnnRun) direction(xp []*tensor.Tensor, w [4]*tensor.Tensor, reverse bool, h, c *tensor.Tensor, masks []stepMask, zeros *tensor.Tensor) (outs []*tensor.Tensor, hT, cT *tensor.Tensor) {
+// step and its final states; xp[t] is the input projection of step t. An
+// LSTM with a scratch steps with tensor.LSTMStep (no gradients).
+func (r *rnnRun) direction(xp []*tensor.Tensor, w [4]*tensor.Tensor, reverse bool, h, c *tensor.Tensor, masks []stepMask, zeros *tensor.Tensor, scratch *tensor.LSTMScratch) (outs []*tensor.Tensor, hT, cT *tensor.Tensor) {
 	T := len(masks)
 	outs = make([]*tensor.Tensor, T)
-	// Without gradients an LSTM step keeps its gate-sized intermediates in
-	// one scratch (the same bits as the ops).
-	var scratch *tensor.LSTMScratch
-	if r.cell == lstmCell && !tensor.IsGradEnabled() {
-		scratch = new(tensor.LSTMScratch)
-	}
 	for k := range T {
 		t := k
 		if reverse {

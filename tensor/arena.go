@@ -117,6 +117,11 @@ func (a *Arena) ResetTrim() {
 		a.free[n] = l[:0]
 	}
 	a.Reset()
+	for n, l := range a.free {
+		if len(l) == 0 { // a size the step did not use
+			delete(a.free, n)
+		}
+	}
 }
 
 // tensor returns a new, empty Tensor of the arena. Tensors are carved from

@@ -190,8 +190,8 @@ func TestArenaResetTrim(t *testing.T) {
 	}
 	step(5)
 	a.ResetTrim()
-	if got := sizes(); len(got) != 1 || got[20] != 2 {
-		t.Fatalf("after ResetTrim of a step of 5 rows: free buffers %v, want only the step's 2 of 20 values", got)
+	if got := sizes(); len(got) != 1 || got[20] != 2 || len(a.free) != 1 {
+		t.Fatalf("after ResetTrim of a step of 5 rows: free buffers %v (%d sizes kept), want only the step's 2 of 20 values", got, len(a.free))
 	}
 	step(5) // reuses them
 	if got := sizes(); len(got) != 0 {

@@ -139,10 +139,8 @@ func truth(c *Tensor, out []int) []bool {
 		}
 		return c.data[i] != 0
 	}
-	if len(out) == 0 {
-		if len(m) == 1 {
-			m[0] = nz(0)
-		}
+	if len(out) == 0 { // a scalar: one element
+		m[0] = nz(0)
 		return m
 	}
 	w := newRowWalk(out, c.shape, nil)
@@ -203,7 +201,7 @@ func Where(cond, a, b *Tensor) *Tensor {
 	mask := truth(cond, shape)
 	ia := broadcastIndex(a.shape, shape)
 	ib := broadcastIndex(b.shape, shape)
-	out := Zeros(shape...)
+	out := newOut(shape) // every element is written
 	for k, t := range mask {
 		switch {
 		case t && ia == nil:
@@ -275,15 +273,7 @@ func leadRun(c, shape []int) (int, bool) {
 // whereRuns is Where for the layouts of whereRun: each element of cond
 // copies a run of run elements from a or from b.
 func whereRuns(cond, a, b *Tensor, shape []int, run int) *Tensor {
-	rows := cond.Numel()
-	sel := make([]bool, rows)
-	for r := range sel {
-		if cond.dtype == Int64 {
-			sel[r] = cond.ints[r] != 0
-		} else {
-			sel[r] = cond.data[r] != 0
-		}
-	}
+	sel := truth(cond, cond.shape)
 	out := newOut(shape)
 	for r, t := range sel {
 		src := b.data
@@ -322,7 +312,7 @@ func MaskedFill(a, mask *Tensor, value float32) *Tensor {
 		panic(fmt.Sprintf("tensor.MaskedFill: mask shape %v cannot be broadcast to input shape %v", mask.shape, a.shape))
 	}
 	m := truth(mask, a.shape)
-	out := Zeros(a.shape...)
+	out := newOut(a.shape) // every element is written
 	for k, t := range m {
 		if t {
 			out.data[k] = value

@@ -25,8 +25,8 @@ func LSTMCell(gates, c *Tensor) (h2, c2 *Tensor) {
 	// act holds σ(i), σ(f), tanh(g), σ(o) row by row, like gates; tc holds
 	// tanh(c2). Both are kept for the backward pass.
 	act := make([]float32, len(gates.data))
-	c2 = Zeros(n, hd)
-	h2 = Zeros(n, hd)
+	c2 = newOut([]int{n, hd}) // lstmCellForward writes every element
+	h2 = newOut([]int{n, hd})
 	tc := make([]float32, n*hd)
 	lstmCellForward(gates.data, c.data, act, tc, c2.data, h2.data, n, hd)
 	c2 = record("LSTMCellC", c2, func(g *Tensor) []*Tensor {
@@ -156,21 +156,17 @@ func LSTMStep(s *LSTMScratch, xp, h, c, whh, bhh *Tensor) (h2, c2 *Tensor) {
 	}
 	s.gates, s.act, s.tc = grow(s.gates, n*g), grow(s.act, n*g), grow(s.tc, n*hd)
 	// Linear(h, whh, bhh) as linear computes it ...
-	beta := float32(0)
+	var bd []float32
 	if bhh != nil {
-		for r := range n {
-			copy(s.gates[r*g:(r+1)*g], bhh.data)
-		}
-		beta = 1
-	} else if hd == 0 {
-		clear(s.gates)
+		bd = bhh.data
 	}
-	gemm(false, true, n, g, hd, h.data, hd, whh.data, hd, beta, s.gates, g)
+	linearInto(s.gates, h.data, whh.data, bd, n, hd, g)
 	// ... then Add(xp, ·): the same sums (addition is commutative).
 	for i, v := range xp.data[:n*g] {
 		s.gates[i] = v + s.gates[i]
 	}
-	c2, h2 = Zeros(n, hd), Zeros(n, hd)
+	// lstmCellForward writes every element of c2 and h2.
+	c2, h2 = newOut([]int{n, hd}), newOut([]int{n, hd})
 	lstmCellForward(s.gates, c.data, s.act, s.tc, c2.data, h2.data, n, hd)
 	return h2, c2
 }

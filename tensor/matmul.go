@@ -170,22 +170,32 @@ func linear(op string, x, w, b *Tensor, relu bool) *Tensor {
 	oshape := append(sbuf[:0], x.shape...)
 	oshape[len(oshape)-1] = nOut
 	out := newOutIn(arenaOf(x), oshape)
-	if b == nil && nIn == 0 {
-		clear(out.data) // an empty product leaves the output as it is
-	}
-	beta := float32(0)
+	var bd []float32
 	if b != nil {
-		// Seed every row with the bias and let the product accumulate onto it.
-		for r := 0; r < rows; r++ {
-			copy(out.data[r*nOut:(r+1)*nOut], b.data)
-		}
-		beta = 1
+		bd = b.data
 	}
-	gemm(false, true, rows, nOut, nIn, x.data, nIn, w.data, nIn, beta, out.data, nOut)
+	linearInto(out.data, x.data, w.data, bd, rows, nIn, nOut)
 	if relu {
 		kernels.ReLU(out.data, out.data)
 	}
 	return recordFn(op, out, linearBackward, nil, relu, x, w, b)
+}
+
+// linearInto sets dst (rows×nOut) to x·wᵀ + b for x rows×nIn and w
+// nOut×nIn (b nil: no bias): every row is seeded with the bias and the
+// product accumulates onto it. Every element of dst is written.
+func linearInto(dst, x, w, b []float32, rows, nIn, nOut int) {
+	if b == nil && nIn == 0 {
+		clear(dst[:rows*nOut]) // an empty product leaves the output as it is
+	}
+	beta := float32(0)
+	if b != nil {
+		for r := 0; r < rows; r++ {
+			copy(dst[r*nOut:(r+1)*nOut], b)
+		}
+		beta = 1
+	}
+	gemm(false, true, rows, nOut, nIn, x, nIn, w, nIn, beta, dst, nOut)
 }
 
 // linearBackward is the rule of Linear and LinearReLU (flag set).
