@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -69,7 +68,10 @@ func txPackage(t testing.TB) string {
 	return dir
 }
 
-func txStart(t *testing.T, opts serve.Options) *txEnv {
+// txStart serves the toy packages through Serve (REST) and gRPC.
+func txStart(t *testing.T, opts serve.Options) *txEnv { return txStartOn(t, opts, "serve") }
+
+func txStartOn(t *testing.T, opts serve.Options, tr rtTransport) *txEnv {
 	t.Helper()
 	dir := txPackage(t)
 	pkg, err := model.Load(dir)
@@ -87,17 +89,9 @@ func txStart(t *testing.T, opts serve.Options) *txEnv {
 	if err := s.Repository().LoadPackage("lin", 1, rtLinear(1)); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptestServer(t, s)
+	url := rtListen(t, s, tr)
 	_, client := startGRPC(t, s)
-	return &txEnv{s: s, url: ts, client: client, pkg: pkg}
-}
-
-// httptestServer serves s.Handler() and returns its URL.
-func httptestServer(t *testing.T, s *serve.Server) string {
-	t.Helper()
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return ts.URL
+	return &txEnv{s: s, url: url, client: client, pkg: pkg}
 }
 
 // txWant runs the package in process on texts: the expected logits.
@@ -175,71 +169,73 @@ var txTexts = []string{
 }
 
 func TestTextInferREST(t *testing.T) {
-	e := txStart(t, serve.Options{})
-	url := e.url + "/v2/models/txt/infer"
-	want := txWant(t, e.pkg, txTexts)
-	if fmt.Sprint(want[:3]) == fmt.Sprint(want[3:6]) {
-		t.Fatalf("the toy model gives two texts the same logits %v: the comparison would be weak", want[:6])
-	}
-	n := strconv.Itoa(len(txTexts))
-
-	// JSON strings, under the signature's input name and under "text",
-	// shapes [N] and [N, 1].
-	txClose(t, "JSON ids [N]", txLogits(t, url, txJSONBody("ids", "["+n+"]", txTexts)), want)
-	txClose(t, "JSON text [N,1]", txLogits(t, url, txJSONBody("text", "["+n+",1]", txTexts)), want)
-
-	// Each text alone gives the same row.
-	for i, s := range txTexts {
-		txClose(t, fmt.Sprintf("text %d alone", i), txLogits(t, url, txJSONBody("text", "[1]", []string{s})), want[3*i:3*i+3])
-	}
-
-	// The binary extension: length-prefixed raw texts, raw logits back.
-	body, hdr := txBinaryBody("text", "["+n+"]", txRaw(txTexts))
-	code, rh, resp := rtDo(t, "POST", url, body, hdr)
-	if code != 200 {
-		t.Fatalf("binary text request: %d %s", code, resp)
-	}
-	hl, err := strconv.Atoi(rh.Get(serve.HeaderContentLength))
-	if err != nil || hl > len(resp) {
-		t.Fatalf("binary response headers %v", rh)
-	}
-	txClose(t, "binary", rtFromF32(t, resp[hl:]), want)
-
-	// Probabilities and the classification extension are derived as for
-	// any logits.
-	code, _, resp = rtDo(t, "POST", url, []byte(`{"inputs":[{"name":"text","shape":[1],"datatype":"BYTES","data":["the stock market rose today"]}],"outputs":[{"name":"logits","parameters":{"classification":1}}]}`), nil)
-	if code != 200 {
-		t.Fatalf("classification: %d %s", code, resp)
-	}
-	o := rtJSON(t, resp)["outputs"].([]any)[0].(map[string]any)
-	best := 0
-	for c := range 3 {
-		if want[c] > want[best] {
-			best = c
+	rtEachTransport(t, func(t *testing.T, tr rtTransport) {
+		e := txStartOn(t, serve.Options{}, tr)
+		url := e.url + "/v2/models/txt/infer"
+		want := txWant(t, e.pkg, txTexts)
+		if fmt.Sprint(want[:3]) == fmt.Sprint(want[3:6]) {
+			t.Fatalf("the toy model gives two texts the same logits %v: the comparison would be weak", want[:6])
 		}
-	}
-	if top := o["data"].([]any); o["datatype"] != "BYTES" || len(top) != 1 ||
-		!strings.HasSuffix(top[0].(string), fmt.Sprintf(":%d:%s", best, []string{"pos", "neg", "neu"}[best])) {
-		t.Errorf("classification output %v (logits %v)", o, want[:3])
-	}
+		n := strconv.Itoa(len(txTexts))
 
-	// The metadata still lists the int64 ids input.
-	code, _, resp = rtDo(t, "GET", e.url+"/v2/models/txt", nil, nil)
-	if code != 200 || !strings.Contains(string(resp), `"name":"ids","datatype":"INT64","shape":[-1,-1]`) {
-		t.Errorf("metadata: %d %s", code, resp)
-	}
+		// JSON strings, under the signature's input name and under "text",
+		// shapes [N] and [N, 1].
+		txClose(t, "JSON ids [N]", txLogits(t, url, txJSONBody("ids", "["+n+"]", txTexts)), want)
+		txClose(t, "JSON text [N,1]", txLogits(t, url, txJSONBody("text", "["+n+",1]", txTexts)), want)
 
-	// Pre-tokenized ids still work.
-	enc, err := textmodel.NewTextEncoder(e.pkg.Preprocess)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := enc.Encode(txTexts[:1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	idsJSON, _ := json.Marshal(ids.Int64s())
-	txClose(t, "ids", txLogits(t, url, []byte(fmt.Sprintf(`{"inputs":[{"name":"ids","shape":[1,%d],"datatype":"INT64","data":%s}]}`, ids.Size(1), idsJSON))), want[:3])
+		// Each text alone gives the same row.
+		for i, s := range txTexts {
+			txClose(t, fmt.Sprintf("text %d alone", i), txLogits(t, url, txJSONBody("text", "[1]", []string{s})), want[3*i:3*i+3])
+		}
+
+		// The binary extension: length-prefixed raw texts, raw logits back.
+		body, hdr := txBinaryBody("text", "["+n+"]", txRaw(txTexts))
+		code, rh, resp := rtDo(t, "POST", url, body, hdr)
+		if code != 200 {
+			t.Fatalf("binary text request: %d %s", code, resp)
+		}
+		hl, err := strconv.Atoi(rh.Get(serve.HeaderContentLength))
+		if err != nil || hl > len(resp) {
+			t.Fatalf("binary response headers %v", rh)
+		}
+		txClose(t, "binary", rtFromF32(t, resp[hl:]), want)
+
+		// Probabilities and the classification extension are derived as for
+		// any logits.
+		code, _, resp = rtDo(t, "POST", url, []byte(`{"inputs":[{"name":"text","shape":[1],"datatype":"BYTES","data":["the stock market rose today"]}],"outputs":[{"name":"logits","parameters":{"classification":1}}]}`), nil)
+		if code != 200 {
+			t.Fatalf("classification: %d %s", code, resp)
+		}
+		o := rtJSON(t, resp)["outputs"].([]any)[0].(map[string]any)
+		best := 0
+		for c := range 3 {
+			if want[c] > want[best] {
+				best = c
+			}
+		}
+		if top := o["data"].([]any); o["datatype"] != "BYTES" || len(top) != 1 ||
+			!strings.HasSuffix(top[0].(string), fmt.Sprintf(":%d:%s", best, []string{"pos", "neg", "neu"}[best])) {
+			t.Errorf("classification output %v (logits %v)", o, want[:3])
+		}
+
+		// The metadata still lists the int64 ids input.
+		code, _, resp = rtDo(t, "GET", e.url+"/v2/models/txt", nil, nil)
+		if code != 200 || !strings.Contains(string(resp), `"name":"ids","datatype":"INT64","shape":[-1,-1]`) {
+			t.Errorf("metadata: %d %s", code, resp)
+		}
+
+		// Pre-tokenized ids still work.
+		enc, err := textmodel.NewTextEncoder(e.pkg.Preprocess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := enc.Encode(txTexts[:1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		idsJSON, _ := json.Marshal(ids.Int64s())
+		txClose(t, "ids", txLogits(t, url, []byte(fmt.Sprintf(`{"inputs":[{"name":"ids","shape":[1,%d],"datatype":"INT64","data":%s}]}`, ids.Size(1), idsJSON))), want[:3])
+	})
 }
 
 func TestTextInferGRPC(t *testing.T) {
@@ -337,66 +333,68 @@ func txLogitsAsync(url string, body []byte) []float32 {
 }
 
 func TestTextHostileInputs(t *testing.T) {
-	e := txStart(t, serve.Options{})
-	url := e.url + "/v2/models/txt/infer"
-	good := func() {
-		t.Helper()
-		txClose(t, "good request", txLogits(t, url, txJSONBody("text", "[1]", txTexts[:1])), txWant(t, e.pkg, txTexts[:1]))
-	}
-
-	// A 1 MB text is clipped as predict clips it.
-	big := strings.Repeat("stock ", 1<<20/6) + "surge"
-	txClose(t, "1 MB text", txLogits(t, url, txJSONBody("text", "[2]", []string{big, "market"})), txWant(t, e.pkg, []string{big, "market"}))
-	body, hdr := txBinaryBody("text", "[1]", txRaw([]string{big}))
-	if code, _, resp := rtDo(t, "POST", url, body, hdr); code != 200 {
-		t.Errorf("binary 1 MB text: %d %s", code, resp)
-	}
-	// Empty texts classify from an empty bag.
-	txClose(t, "empty texts", txLogits(t, url, txJSONBody("text", "[2]", []string{"", ""})), txWant(t, e.pkg, []string{"", ""}))
-	good()
-
-	type tc struct {
-		name   string
-		model  string
-		body   []byte
-		hdr    map[string]string
-		status int
-		msg    string
-	}
-	bin := func(shape string, raw []byte) ([]byte, map[string]string) { return txBinaryBody("text", shape, raw) }
-	b1, h1 := bin("[1]", txRaw([]string{"bad \xff\xfe utf8"}))
-	b2, h2 := bin("[2]", txRaw([]string{"one"}))
-	b3, h3 := bin("[1]", txRaw([]string{"one", "two"}))
-	b4, h4 := bin("[1]", []byte{5, 0, 0, 0, 'a'})
-	b5, h5 := bin("[1]", []byte{1, 0})
-	cases := []tc{
-		{name: "invalid UTF-8", body: b1, hdr: h1, status: 400, msg: "not valid UTF-8"},
-		{name: "raw: fewer texts than the shape", body: b2, hdr: h2, status: 400, msg: "has 1"},
-		{name: "raw: more texts than the shape", body: b3, hdr: h3, status: 400, msg: "more"},
-		{name: "raw: length past the end", body: b4, hdr: h4, status: 400, msg: "only 1 bytes follow"},
-		{name: "raw: truncated length prefix", body: b5, hdr: h5, status: 400, msg: "truncated length prefix"},
-		{name: "shape [1,2]", body: txJSONBody("text", "[1,2]", []string{"a", "b"}), status: 400, msg: "[N] or [N, 1]"},
-		{name: "shape [2,1,1]", body: txJSONBody("text", "[2,1,1]", []string{"a", "b"}), status: 400, msg: "[N] or [N, 1]"},
-		{name: "scalar shape", body: txJSONBody("text", "[]", []string{"a"}), status: 400, msg: "[N] or [N, 1]"},
-		{name: "empty batch", body: txJSONBody("text", "[0]", []string{}), status: 400, msg: "empty batch"},
-		{name: "JSON: data count", body: txJSONBody("text", "[3]", []string{"a", "b"}), status: 400, msg: "data has 2"},
-		{name: "wrong input name", body: txJSONBody("words", "[1]", []string{"a"}), status: 400, msg: `no input "words"`},
-		{name: "text name with INT64", body: []byte(`{"inputs":[{"name":"text","shape":[1,1],"datatype":"INT64","data":[1]}]}`), status: 400, msg: `no input "text"`},
-		{name: "unknown output", body: []byte(`{"inputs":[{"name":"text","shape":[1],"datatype":"BYTES","data":["a"]}],"outputs":[{"name":"nope"}]}`), status: 400, msg: `no output "nope"`},
-		{name: "BYTES for a non-text model", model: "lin", body: []byte(`{"inputs":[{"name":"x","shape":[1,4],"datatype":"BYTES","data":["a","b","c","d"]}]}`), status: 400, msg: "BYTES"},
-		{name: "text for a non-text model", model: "lin", body: txJSONBody("text", "[1]", []string{"a"}), status: 400, msg: `no input "text"`},
-	}
-	for _, c := range cases {
-		u := url
-		if c.model != "" {
-			u = e.url + "/v2/models/" + c.model + "/infer"
+	rtEachTransport(t, func(t *testing.T, tr rtTransport) {
+		e := txStartOn(t, serve.Options{}, tr)
+		url := e.url + "/v2/models/txt/infer"
+		good := func() {
+			t.Helper()
+			txClose(t, "good request", txLogits(t, url, txJSONBody("text", "[1]", txTexts[:1])), txWant(t, e.pkg, txTexts[:1]))
 		}
-		code, _, resp := rtDo(t, "POST", u, c.body, c.hdr)
-		if code != c.status {
-			t.Errorf("%s: status %d (%s), want %d", c.name, code, resp, c.status)
-			continue
+
+		// A 1 MB text is clipped as predict clips it.
+		big := strings.Repeat("stock ", 1<<20/6) + "surge"
+		txClose(t, "1 MB text", txLogits(t, url, txJSONBody("text", "[2]", []string{big, "market"})), txWant(t, e.pkg, []string{big, "market"}))
+		body, hdr := txBinaryBody("text", "[1]", txRaw([]string{big}))
+		if code, _, resp := rtDo(t, "POST", url, body, hdr); code != 200 {
+			t.Errorf("binary 1 MB text: %d %s", code, resp)
 		}
-		rtContains(t, c.name, rtErrorBody(t, resp), c.msg)
+		// Empty texts classify from an empty bag.
+		txClose(t, "empty texts", txLogits(t, url, txJSONBody("text", "[2]", []string{"", ""})), txWant(t, e.pkg, []string{"", ""}))
 		good()
-	}
+
+		type tc struct {
+			name   string
+			model  string
+			body   []byte
+			hdr    map[string]string
+			status int
+			msg    string
+		}
+		bin := func(shape string, raw []byte) ([]byte, map[string]string) { return txBinaryBody("text", shape, raw) }
+		b1, h1 := bin("[1]", txRaw([]string{"bad \xff\xfe utf8"}))
+		b2, h2 := bin("[2]", txRaw([]string{"one"}))
+		b3, h3 := bin("[1]", txRaw([]string{"one", "two"}))
+		b4, h4 := bin("[1]", []byte{5, 0, 0, 0, 'a'})
+		b5, h5 := bin("[1]", []byte{1, 0})
+		cases := []tc{
+			{name: "invalid UTF-8", body: b1, hdr: h1, status: 400, msg: "not valid UTF-8"},
+			{name: "raw: fewer texts than the shape", body: b2, hdr: h2, status: 400, msg: "has 1"},
+			{name: "raw: more texts than the shape", body: b3, hdr: h3, status: 400, msg: "more"},
+			{name: "raw: length past the end", body: b4, hdr: h4, status: 400, msg: "only 1 bytes follow"},
+			{name: "raw: truncated length prefix", body: b5, hdr: h5, status: 400, msg: "truncated length prefix"},
+			{name: "shape [1,2]", body: txJSONBody("text", "[1,2]", []string{"a", "b"}), status: 400, msg: "[N] or [N, 1]"},
+			{name: "shape [2,1,1]", body: txJSONBody("text", "[2,1,1]", []string{"a", "b"}), status: 400, msg: "[N] or [N, 1]"},
+			{name: "scalar shape", body: txJSONBody("text", "[]", []string{"a"}), status: 400, msg: "[N] or [N, 1]"},
+			{name: "empty batch", body: txJSONBody("text", "[0]", []string{}), status: 400, msg: "empty batch"},
+			{name: "JSON: data count", body: txJSONBody("text", "[3]", []string{"a", "b"}), status: 400, msg: "data has 2"},
+			{name: "wrong input name", body: txJSONBody("words", "[1]", []string{"a"}), status: 400, msg: `no input "words"`},
+			{name: "text name with INT64", body: []byte(`{"inputs":[{"name":"text","shape":[1,1],"datatype":"INT64","data":[1]}]}`), status: 400, msg: `no input "text"`},
+			{name: "unknown output", body: []byte(`{"inputs":[{"name":"text","shape":[1],"datatype":"BYTES","data":["a"]}],"outputs":[{"name":"nope"}]}`), status: 400, msg: `no output "nope"`},
+			{name: "BYTES for a non-text model", model: "lin", body: []byte(`{"inputs":[{"name":"x","shape":[1,4],"datatype":"BYTES","data":["a","b","c","d"]}]}`), status: 400, msg: "BYTES"},
+			{name: "text for a non-text model", model: "lin", body: txJSONBody("text", "[1]", []string{"a"}), status: 400, msg: `no input "text"`},
+		}
+		for _, c := range cases {
+			u := url
+			if c.model != "" {
+				u = e.url + "/v2/models/" + c.model + "/infer"
+			}
+			code, _, resp := rtDo(t, "POST", u, c.body, c.hdr)
+			if code != c.status {
+				t.Errorf("%s: status %d (%s), want %d", c.name, code, resp, c.status)
+				continue
+			}
+			rtContains(t, c.name, rtErrorBody(t, resp), c.msg)
+			good()
+		}
+	})
 }
